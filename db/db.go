@@ -1,0 +1,272 @@
+// Package db opens Latchkey's database (embedded SQLite by default, PostgreSQL
+// when configured), applies migrations, and offers one transaction helper
+// through which domain code writes with bun and enqueues River jobs
+// atomically on either database. It imports nothing else of Latchkey's.
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// Dialect names the database engine.
+type Dialect string
+
+// Supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is an open Latchkey database.
+type DB struct {
+	// Bun is the query builder over the pool. Writes that belong together go
+	// through RunInTx instead.
+	Bun *bun.DB
+	// SQL is the database/sql pool under Bun (shared with the session store).
+	SQL *sql.DB
+	// Pool is the pgx pool on PostgreSQL, nil on SQLite.
+	Pool *pgxpool.Pool
+	// Dialect says which engine this is.
+	Dialect Dialect
+	// Path is the SQLite file path ("" on PostgreSQL).
+	Path string
+}
+
+// Options configure Open.
+type Options struct {
+	// URL is "" (SQLite file latchkey.db in DataDir), "sqlite:PATH", or a
+	// postgres:// URL.
+	URL     string
+	DataDir string
+	Logger  *slog.Logger
+}
+
+// Open connects to the database described by opts. It does not migrate.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	u := opts.URL
+	if strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+		return openPostgres(ctx, u)
+	}
+	path := strings.TrimPrefix(u, "sqlite:")
+	if path == "" {
+		if opts.DataDir == "" {
+			return nil, errors.New("db: no data directory for the SQLite database")
+		}
+		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("db: create data directory: %w", err)
+		}
+		path = filepath.Join(opts.DataDir, "latchkey.db")
+	}
+	return openSQLite(ctx, path)
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("db: create %s: %w", dir, err)
+		}
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
+		"&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
+	sqlDB, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("db: open sqlite: %w", err)
+	}
+	// SQLite allows one writer; River recommends a single connection, which
+	// also makes every transaction serial and free of SQLITE_BUSY.
+	sqlDB.SetMaxOpenConns(1)
+	sqlDB.SetMaxIdleConns(1)
+	sqlDB.SetConnMaxLifetime(0)
+	sqlDB.SetConnMaxIdleTime(0)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
+	}
+	return &DB{Bun: bun.NewDB(sqlDB, sqlitedialect.New()), SQL: sqlDB, Dialect: SQLite, Path: path}, nil
+}
+
+func openPostgres(ctx context.Context, url string) (*DB, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("db: parse postgres url: %w", err)
+	}
+	if pcfg.MaxConns < 8 {
+		pcfg.MaxConns = 8
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("db: open postgres: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("db: connect to postgres: %w", err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	return &DB{Bun: bun.NewDB(sqlDB, pgdialect.New()), SQL: sqlDB, Pool: pool, Dialect: Postgres}, nil
+}
+
+// Close closes the pools.
+func (d *DB) Close() error {
+	err := d.Bun.Close()
+	if d.Pool != nil {
+		d.Pool.Close()
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if d.Pool != nil {
+		return d.Pool.Ping(ctx)
+	}
+	return d.SQL.PingContext(ctx)
+}
+
+// Tx is one database transaction. It is a bun.IDB, so helpers that take a
+// bun.IDB accept it, and River jobs inserted through a Queue with it commit
+// or roll back together with the writes.
+type Tx struct {
+	bun.IDB
+	sqlTx *sql.Tx // SQLite
+	pgxTx pgx.Tx  // PostgreSQL: the transaction on the pinned connection bun uses
+}
+
+// RunInTx runs fn in a transaction and commits when fn returns nil. It rolls
+// back on error or panic. fn must use tx, not d.Bun, for every statement.
+func (d *DB) RunInTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) (err error) {
+	if d.Dialect == SQLite {
+		btx, err := d.Bun.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("db: begin: %w", err)
+		}
+		tx := &Tx{IDB: btx, sqlTx: btx.Tx}
+		defer func() {
+			if p := recover(); p != nil {
+				_ = btx.Rollback()
+				panic(p)
+			}
+		}()
+		if err := fn(ctx, tx); err != nil {
+			_ = btx.Rollback()
+			return err
+		}
+		if err := btx.Commit(); err != nil {
+			return fmt.Errorf("db: commit: %w", err)
+		}
+		return nil
+	}
+
+	// PostgreSQL: pin one connection, begin the transaction with pgx on it so
+	// that River gets a real pgx.Tx, and let bun run on the same connection.
+	conn, err := d.Bun.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("db: acquire connection: %w", err)
+	}
+	defer conn.Close()
+	var pc *pgx.Conn
+	if err := conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("db: unexpected driver connection %T", dc)
+		}
+		pc = sc.Conn()
+		return nil
+	}); err != nil {
+		return err
+	}
+	ptx, err := pc.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	tx := &Tx{IDB: conn, pgxTx: ptx}
+	rollback := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = ptx.Rollback(rctx)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(ctx, tx); err != nil {
+		rollback()
+		return err
+	}
+	if err := ptx.Commit(ctx); err != nil {
+		return fmt.Errorf("db: commit: %w", err)
+	}
+	return nil
+}
+
+// NewID returns a random, unguessable identifier (128 bits, 26 lowercase
+// base32 characters) for a new row.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("db: crypto/rand failed: " + err.Error())
+	}
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// IsUnavailable reports whether err means the database cannot be reached
+// (as opposed to a bad query), so that callers answer 503 and retry later.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne):
+		return true
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	case errors.Is(err, pgx.ErrTxClosed):
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P01-57P03: admin shutdown, crash, cannot connect now.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "closed pool")
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint failure.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23505"
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
