@@ -222,10 +222,11 @@
     wrap.appendChild(filter);
     wrap.appendChild(select);
 
-    function matches(opt, q) {
-      return opt.selected || !q || opt.textContent.toLowerCase().indexOf(q) !== -1 ||
-        opt.value.toLowerCase().indexOf(q) !== -1;
+    function hit(opt, q) {
+      return opt.textContent.toLowerCase().indexOf(q) !== -1 || opt.value.toLowerCase().indexOf(q) !== -1;
     }
+    // The selected option always stays, so filtering never changes the value.
+    function matches(opt, q) { return opt.selected || !q || hit(opt, q); }
 
     filter.addEventListener('input', function () {
       var q = filter.value.trim().toLowerCase();
@@ -247,9 +248,7 @@
         // Select the first matching option, without submitting the form.
         e.preventDefault();
         var q = filter.value.trim().toLowerCase();
-        var first = q && Array.prototype.find.call(select.options, function (o) {
-          return !o.disabled && (o.textContent.toLowerCase().indexOf(q) !== -1 || o.value.toLowerCase().indexOf(q) !== -1);
-        });
+        var first = q && Array.prototype.find.call(select.options, function (o) { return !o.disabled && hit(o, q); });
         if (first && !first.selected) {
           select.value = first.value;
           select.dispatchEvent(new Event('change', { bubbles: true }));
@@ -280,9 +279,11 @@
     var sel = '[autofocus], [data-autofocus]';
     var el = root.matches(sel) ? root : root.querySelector(sel);
     if (!el || el === document.activeElement || typeof el.focus !== 'function') return;
-    // Don't steal focus from the user (e.g. on polled fragments): only move it
-    // if focus was lost with the swapped content or is already inside it.
+    // Don't yank the caret out of a field the user is typing in elsewhere
+    // (e.g. a polled or SSE-swapped fragment).
     var active = document.activeElement;
-    if (!active || active === document.body || !active.isConnected || root.contains(active)) el.focus();
+    var typing = active && active.isConnected && !root.contains(active) &&
+      (/^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) || active.isContentEditable);
+    if (!typing) el.focus();
   });
 })();

@@ -102,6 +102,7 @@ CREATE TABLE messages (
     subject    TEXT NOT NULL DEFAULT '',
     body_text  TEXT NOT NULL DEFAULT '',
     body_html  TEXT NOT NULL DEFAULT '',
+    data       TEXT NOT NULL DEFAULT '',
     status     TEXT NOT NULL,
     attempts   INTEGER NOT NULL DEFAULT 0,
     last_error TEXT NOT NULL DEFAULT '',

@@ -1,0 +1,99 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/latchkey/latchkey/app/config"
+)
+
+const usage = `Latchkey: identity verification and password resets for MSPs.
+
+Usage:
+  latchkey [serve] [flags]       serve HTTP and work jobs (the default)
+  latchkey serve --no-workers    serve HTTP only (jobs are worked elsewhere)
+  latchkey worker [flags]        work jobs only
+  latchkey migrate [flags]       apply database migrations and exit
+  latchkey audit-verify [flags]  check that every tenant's audit chain is intact
+  latchkey help                  show this help
+
+Settings come from flags or LATCHKEY_* environment variables:
+`
+
+// Run is the whole program: main only passes the process's environment in.
+// It returns when ctx ends (or on SIGINT/SIGTERM) after an orderly shutdown.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "help", "-h", "--help":
+		printUsage(stdout)
+		return nil
+	case "serve", "worker", "migrate", "audit-verify":
+	default:
+		printUsage(stderr)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if cmd == "worker" {
+		cfg.HTTP, cfg.Workers = false, true
+	}
+	if cmd == "migrate" || cmd == "audit-verify" {
+		cfg.HTTP, cfg.Workers = false, false
+	}
+	log := NewLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	start := time.Now()
+	a, err := New(ctx, cfg, log, Options{})
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "migrate":
+		fmt.Fprintf(stdout, "migrations applied (%s)\n", a.DB.Dialect)
+		return a.Close(context.Background())
+	case "audit-verify":
+		err := verifyAudit(ctx, a, stdout)
+		if cerr := a.Close(context.Background()); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		_ = a.Close(context.Background())
+		return err
+	}
+	if cfg.HTTP {
+		fmt.Fprintf(stdout, "listening on %s\n", a.URL())
+		log.Info("ready", "url", a.URL(), "database", string(a.DB.Dialect), "workers", cfg.Workers, "startup", time.Since(start).Round(time.Millisecond))
+	} else {
+		fmt.Fprintln(stdout, "working jobs")
+		log.Info("worker ready", "database", string(a.DB.Dialect))
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return a.Close(context.Background())
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, usage)
+	for _, v := range config.Vars {
+		flag := ""
+		if v.Flag != "" {
+			flag = "--" + v.Flag
+		}
+		fmt.Fprintf(w, "  %-36s %-18s %s (default %s)\n", v.Env, flag, v.Help, v.Default)
+	}
+}

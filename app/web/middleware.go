@@ -1,0 +1,251 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/latchkey/latchkey/app/apperr"
+	"github.com/latchkey/latchkey/app/audit"
+	"github.com/latchkey/latchkey/app/login"
+	"github.com/latchkey/latchkey/app/tenant"
+)
+
+// Context keys.
+const (
+	ctxLogin     = "latchkey.login"
+	ctxTenant    = "latchkey.tenant"
+	ctxNoHistory = "latchkey.nohistory"
+	ctxReqID     = "latchkey.reqid"
+)
+
+// Session keys.
+const (
+	sessLoginID    = "login_id"
+	sessAuthAt     = "auth_at"      // unix nanoseconds of the completed sign-in
+	sessPendingID  = "pending_id"   // password checked, authenticator (or enrolment) next
+	sessPendingAt  = "pending_at"   // unix seconds; the pending step expires
+	sessPendingFor = "pending_for"  // "totp" or "enrol"
+	sessCSRF       = "csrf"
+)
+
+// currentLogin returns the signed-in login, or nil.
+func currentLogin(c echo.Context) *login.Login {
+	l, _ := c.Get(ctxLogin).(*login.Login)
+	return l
+}
+
+// currentTenant returns the signed-in login's tenant, or nil.
+func currentTenant(c echo.Context) *tenant.Tenant {
+	t, _ := c.Get(ctxTenant).(*tenant.Tenant)
+	return t
+}
+
+// actor describes the signed-in login for service calls and the audit trail.
+// The tenant always comes from the session, never from the request.
+func actor(c echo.Context) audit.Actor {
+	a := audit.Actor{IP: c.RealIP()}
+	if l := currentLogin(c); l != nil {
+		a.TenantID, a.LoginID, a.Name, a.Role = l.TenantID, l.ID, l.Name(), string(l.Role)
+	}
+	return a
+}
+
+// ipExtractor trusts X-Forwarded-For only from the configured proxies.
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		_, n, err := netParseCIDR(p.String())
+		if err == nil {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// requestLogger logs one line per request with its id, status and duration.
+func (s *Server) requestLogger() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			req, res := c.Request(), c.Response()
+			p := req.URL.Path
+			if strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/readyz" {
+				return nil
+			}
+			lvl := slog.LevelInfo
+			if res.Status >= 500 {
+				lvl = slog.LevelError
+			}
+			s.Log.LogAttrs(req.Context(), lvl, "request",
+				slog.String("id", res.Header().Get(echo.HeaderXRequestID)),
+				slog.String("method", req.Method), slog.String("path", p),
+				slog.Int("status", res.Status), slog.Duration("took", time.Since(start)),
+				slog.String("ip", c.RealIP()))
+			return nil
+		}
+	}
+}
+
+// securityHeaders sets CSP and the other protective headers on every response.
+func securityHeaders(https bool) echo.MiddlewareFunc {
+	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+		"font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("Content-Security-Policy", csp)
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "same-origin")
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+			if https {
+				h.Set("Strict-Transport-Security", "max-age=31536000")
+			}
+			if !strings.HasPrefix(c.Request().URL.Path, "/static/") {
+				h.Set("Cache-Control", "no-cache")
+			}
+			return next(c)
+		}
+	}
+}
+
+// csrfToken returns the session's CSRF token, creating it on first use.
+func (s *Server) csrfToken(c echo.Context) string {
+	ctx := c.Request().Context()
+	tok := s.Sessions.GetString(ctx, sessCSRF)
+	if tok == "" {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		tok = base64.RawURLEncoding.EncodeToString(b[:])
+		s.Sessions.Put(ctx, sessCSRF, tok)
+	}
+	return tok
+}
+
+// csrf rejects unsafe requests whose token (X-CSRF-Token header, as htmx
+// sends it, or the _csrf form field) does not match the session's, and any
+// unsafe request a browser marks as cross-site.
+func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		switch c.Request().Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			return next(c)
+		}
+		req := c.Request()
+		if req.Header.Get("Sec-Fetch-Site") == "cross-site" {
+			return apperr.New(apperr.Forbidden, "This request came from another site and was refused.")
+		}
+		want := s.Sessions.GetString(req.Context(), sessCSRF)
+		got := req.Header.Get("X-CSRF-Token")
+		if got == "" {
+			got = c.FormValue("_csrf")
+		}
+		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+			return &apperr.Error{Code: apperr.Forbidden, Message: "Your form expired or came from somewhere else. Reload the page and try again."}
+		}
+		return next(c)
+	}
+}
+
+// loadLogin puts the signed-in login and its tenant into the context when
+// the session holds a valid sign-in; a session of a disabled login, or one
+// older than the login's last invalidation, is destroyed.
+func (s *Server) loadLogin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		id := s.Sessions.GetString(ctx, sessLoginID)
+		if id == "" {
+			return next(c)
+		}
+		at := time.Unix(0, s.Sessions.GetInt64(ctx, sessAuthAt))
+		l, err := s.Logins.ForSession(ctx, id, at)
+		if apperr.CodeOf(err) == apperr.Unauthorized {
+			_ = s.Sessions.Destroy(ctx)
+			return next(c)
+		}
+		if err != nil {
+			return err
+		}
+		t, err := tenant.Get(ctx, s.DB.Bun, l.TenantID)
+		if err != nil {
+			return err
+		}
+		c.Set(ctxLogin, l)
+		c.Set(ctxTenant, t)
+		return next(c)
+	}
+}
+
+// requireLogin refuses requests without a signed-in login (401 → sign-in page).
+func requireLogin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if currentLogin(c) == nil {
+			return apperr.New(apperr.Unauthorized, "Please sign in.")
+		}
+		return next(c)
+	}
+}
+
+// requireRole refuses signed-in logins whose role is not one of roles. It
+// runs on the server for every route of a group, whatever the UI shows.
+func requireRole(roles ...login.Role) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			l := currentLogin(c)
+			if l == nil {
+				return apperr.New(apperr.Unauthorized, "Please sign in.")
+			}
+			for _, r := range roles {
+				if l.Role == r {
+					return next(c)
+				}
+			}
+			return apperr.New(apperr.Forbidden, "Your role (%s) does not allow this. Ask a Primary or Super login.", l.Role.Label())
+		}
+	}
+}
+
+// setupGate sends every page to the setup wizard until a tenant exists, and
+// finishes the wizard for the Primary before anything else.
+func (s *Server) setupGate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p := c.Request().URL.Path
+		if strings.HasPrefix(p, "/setup") || strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/readyz" {
+			return next(c)
+		}
+		if !s.setupDone.Load() {
+			ok, err := tenant.Any(c.Request().Context(), s.DB.Bun)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return redirect(c, "/setup")
+			}
+			s.setupDone.Store(true)
+		}
+		if t := currentTenant(c); t != nil && !t.SetupDone() && currentLogin(c).Role == login.RolePrimary && c.Request().Method == http.MethodGet {
+			return redirect(c, "/setup")
+		}
+		return next(c)
+	}
+}
+
+// bodyLimit caps request bodies (forms are small; uploads get more).
+func bodyLimit(limit string) echo.MiddlewareFunc { return middleware.BodyLimit(limit) }

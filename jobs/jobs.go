@@ -1,0 +1,66 @@
+// Package jobs holds Latchkey's River workers and the periodic schedule.
+// Workers are thin: they call domain services, which own the rules.
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/latchkey/latchkey/app/config"
+	"github.com/latchkey/latchkey/db"
+	"github.com/latchkey/latchkey/jobs/jobargs"
+)
+
+// Deps are what the workers need.
+type Deps struct {
+	Config config.Config
+	DB     *db.DB
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// Workers registers every worker.
+func Workers(d Deps) *river.Workers {
+	w := river.NewWorkers()
+	river.AddWorker(w, &cleanSessionsWorker{d: d})
+	// BEGIN email worker registration
+	// END email worker registration
+	return w
+}
+
+// Periodic is the schedule of recurring jobs (run once by the elected leader).
+func Periodic() []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return jobargs.CleanSessions{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}),
+	}
+}
+
+// cleanSessionsWorker deletes expired sessions on both databases (the
+// PostgreSQL session store's own cleanup goroutine is off).
+type cleanSessionsWorker struct {
+	river.WorkerDefaults[jobargs.CleanSessions]
+	d Deps
+}
+
+func (w *cleanSessionsWorker) Work(ctx context.Context, job *river.Job[jobargs.CleanSessions]) error {
+	q := w.d.DB.Bun.NewDelete().Table("sessions")
+	if w.d.DB.Dialect == db.SQLite {
+		// sqlite3store keeps expiry as a Julian day number.
+		q = q.Where("expiry < julianday('now')")
+	} else {
+		q = q.Where("expiry < now()")
+	}
+	res, err := q.Exec(ctx)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		w.d.Log.InfoContext(ctx, "expired sessions removed", "count", n)
+	}
+	return nil
+}
