@@ -30,10 +30,10 @@ const (
 // Session keys.
 const (
 	sessLoginID    = "login_id"
-	sessAuthAt     = "auth_at"      // unix nanoseconds of the completed sign-in
-	sessPendingID  = "pending_id"   // password checked, authenticator (or enrolment) next
-	sessPendingAt  = "pending_at"   // unix seconds; the pending step expires
-	sessPendingFor = "pending_for"  // "totp" or "enrol"
+	sessAuthAt     = "auth_at"     // unix nanoseconds of the completed sign-in
+	sessPendingID  = "pending_id"  // password checked, authenticator (or enrolment) next
+	sessPendingAt  = "pending_at"  // unix seconds; the pending step expires
+	sessPendingFor = "pending_for" // "totp" or "enrol"
 	sessCSRF       = "csrf"
 )
 
