@@ -1,0 +1,203 @@
+// Package e2e drives the real Latchkey server with headless Chromium.
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/latchkey/latchkey/db/dbtest"
+)
+
+func TestMain(m *testing.M) {
+	code := dbtest.Main(m)
+	browser.stop()
+	os.Exit(code)
+}
+
+// browser is one Chromium process shared by the package's tests; each test
+// gets its own tab (a separate browser context: no shared cookies).
+var browser chrome
+
+type chrome struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel func()
+	skip   string
+}
+
+func (b *chrome) stop() {
+	if b.cancel != nil {
+		b.cancel()
+	}
+}
+
+func chromiumPath() string {
+	for _, p := range []string{os.Getenv("LATCHKEY_CHROMIUM"), "/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	return ""
+}
+
+// tab returns a browser tab for the test, with a 90 s budget.
+func tab(t *testing.T) context.Context {
+	t.Helper()
+	browser.once.Do(func() {
+		path := chromiumPath()
+		if path == "" {
+			browser.skip = "Chromium not found (install the Debian package chromium)"
+			return
+		}
+		dir, err := os.MkdirTemp("", "latchkey-chromium-")
+		if err != nil {
+			browser.skip = err.Error()
+			return
+		}
+		opts := []chromedp.ExecAllocatorOption{
+			chromedp.ExecPath(path), chromedp.UserDataDir(dir),
+			chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+			chromedp.Flag("no-first-run", true), chromedp.Flag("no-default-browser-check", true),
+			chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter"),
+		}
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancel := chromedp.NewContext(allocCtx)
+		if err := chromedp.Do(ctx); err != nil { // start the browser
+			cancel()
+			cancelAlloc()
+			browser.skip = "Chromium did not start: " + err.Error()
+			return
+		}
+		browser.ctx = ctx
+		browser.cancel = func() { cancel(); cancelAlloc(); os.RemoveAll(dir) }
+	})
+	if browser.skip != "" {
+		if dbtest.Strict() {
+			t.Fatalf("e2e: Chromium is required (LATCHKEY_TEST_STRICT=1): %s", browser.skip)
+		}
+		t.Skipf("e2e: skipping browser test: %s", browser.skip)
+	}
+	// A new browser context per test: cookies are per host, not per port, so
+	// parallel tests against servers on 127.0.0.1 must not share a cookie jar.
+	ctx, cancel := chromedp.NewContext(browser.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancelT)
+	return ctx
+}
+
+// page wraps a tab with short helpers that fail the test on error.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+	url string
+}
+
+func newPage(t *testing.T, baseURL string) *page {
+	return &page{t: t, ctx: tab(t), url: baseURL}
+}
+
+func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	require.NoError(p.t, chromedp.Do(p.ctx, actions...))
+}
+
+func (p *page) open(path string) {
+	p.t.Helper()
+	p.do(chromedp.Navigate(p.url + path))
+}
+
+func (p *page) viewport(w, h int64) { p.t.Helper(); p.do(chromedp.EmulateViewport(w, h)) }
+
+func tid(id string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + id + `"]`) }
+
+// wait polls the current document until sel matches a visible element. (It
+// polls with script rather than chromedp.WaitVisible, which can stall when a
+// form submission replaces the document mid-query.)
+func (p *page) wait(sel chromedp.CSS) {
+	p.t.Helper()
+	p.waitFor(`(() => { const e = document.querySelector(` + jsString(string(sel)) + `); return !!e && e.getClientRects().length > 0 })()`)
+}
+
+func (p *page) click(sel chromedp.CSS) { p.t.Helper(); p.wait(sel); p.do(chromedp.Click(sel)) }
+
+// fill replaces the value of an input by typing into it.
+func (p *page) fill(sel chromedp.CSS, text string) {
+	p.t.Helper()
+	p.wait(sel)
+	_, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+jsString(string(sel))+`); e.value = ""; return true })()`))
+	require.NoError(p.t, err)
+	p.do(chromedp.SendKeys(sel, text))
+}
+
+func (p *page) text(sel chromedp.CSS) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Text(sel))
+	require.NoError(p.t, err)
+	return strings.TrimSpace(s)
+}
+
+func (p *page) location() string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Location())
+	require.NoError(p.t, err)
+	return strings.TrimPrefix(s, p.url)
+}
+
+// exists reports whether a selector matches now (no waiting).
+func (p *page) exists(css string) bool {
+	p.t.Helper()
+	ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`document.querySelector(`+jsString(css)+`) !== null`))
+	require.NoError(p.t, err)
+	return ok
+}
+
+// waitFor polls a JavaScript condition.
+func (p *page) waitFor(js string) {
+	p.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](js))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			body, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText.slice(0, 1500)`))
+			p.t.Fatalf("timed out waiting for %s (last error %v); page:\n%s", js, err, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func jsString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, "`", "\\`", "$", `\$`)
+	return "`" + r.Replace(s) + "`"
+}
+
+// screenshot saves a PNG of the page when LATCHKEY_E2E_SHOTS names a directory.
+func (p *page) screenshot(name string) {
+	dir := os.Getenv("LATCHKEY_E2E_SHOTS")
+	if dir == "" {
+		return
+	}
+	b, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(90))
+	if err == nil {
+		_ = os.WriteFile(dir+"/"+name+".png", b, 0o644)
+	}
+}
