@@ -20,6 +20,7 @@ Usage:
   latchkey worker [flags]        work jobs only
   latchkey migrate [flags]       apply database migrations and exit
   latchkey audit-verify [flags]  check that every tenant's audit chain is intact
+  latchkey rekey [flags]         re-encrypt secrets under the first key of LATCHKEY_MASTER_KEY
   latchkey help                  show this help
 
 Settings come from flags or LATCHKEY_* environment variables:
@@ -36,7 +37,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		printUsage(stdout)
 		return nil
-	case "serve", "worker", "migrate", "audit-verify":
+	case "serve", "worker", "migrate", "audit-verify", "rekey":
 	default:
 		printUsage(stderr)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -48,7 +49,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "worker" {
 		cfg.HTTP, cfg.Workers = false, true
 	}
-	if cmd == "migrate" || cmd == "audit-verify" {
+	if cmd == "migrate" || cmd == "audit-verify" || cmd == "rekey" {
 		cfg.HTTP, cfg.Workers = false, false
 	}
 	log := NewLogger(cfg, stderr)
@@ -64,6 +65,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "migrate":
 		fmt.Fprintf(stdout, "migrations applied (%s)\n", a.DB.Dialect)
 		return a.Close(context.Background())
+	case "rekey":
+		n, err := a.Logins.Reencrypt(ctx)
+		fmt.Fprintf(stdout, "re-encrypted the secrets of %d logins under key %s\n", n, a.Keys.CurrentID())
+		if cerr := a.Close(context.Background()); err == nil {
+			err = cerr
+		}
+		return err
 	case "audit-verify":
 		err := verifyAudit(ctx, a, stdout)
 		if cerr := a.Close(context.Background()); err == nil {
