@@ -139,8 +139,7 @@ var pg struct {
 	tpl      string
 	skip     string // reason to skip when no server is available
 	err      error
-	cmd      *exec.Cmd
-	dir      string
+	cluster  *Cluster
 }
 
 func newPostgres(tb testing.TB) string {
@@ -247,62 +246,137 @@ func runAs() (*syscall.Credential, string, error) {
 }
 
 func startCluster() error {
-	bin, err := pgBinDir()
+	c, err := newCluster(false)
 	if err != nil {
 		return err
+	}
+	pg.cluster = c
+	pg.baseURL = c.URL
+	pg.adminURL = c.URL("postgres")
+	return nil
+}
+
+// Cluster is a throwaway PostgreSQL server owned by a test binary.
+type Cluster struct {
+	durable        bool // synchronous_commit on: commits survive an immediate shutdown
+	bin, dir, data string
+	port           int
+	cred           *syscall.Credential
+	cmd            *exec.Cmd
+}
+
+// NewCluster starts a dedicated PostgreSQL server for one test that needs to
+// stop and restart its database (outage tests); it is removed when tb ends.
+// Without PostgreSQL binaries it skips (fails in strict mode).
+func NewCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	c, err := newCluster(true)
+	if err != nil {
+		if Strict() {
+			tb.Fatalf("dbtest: PostgreSQL is required (LATCHKEY_TEST_STRICT=1): %v", err)
+		}
+		tb.Skipf("dbtest: skipping PostgreSQL cluster test: %v", err)
+	}
+	tb.Cleanup(c.remove)
+	return c
+}
+
+func newCluster(durable bool) (*Cluster, error) {
+	bin, err := pgBinDir()
+	if err != nil {
+		return nil, err
 	}
 	cred, _, err := runAs()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tplDir, err := initdbTemplate(bin, cred)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "latchkey-pg-")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	pg.dir = dir
-	data := filepath.Join(dir, "data")
-	if out, err := exec.Command("cp", "-a", tplDir, data).CombinedOutput(); err != nil {
-		return fmt.Errorf("copy initdb template: %v: %s", err, out)
+	c := &Cluster{durable: durable, bin: bin, dir: dir, data: filepath.Join(dir, "data"), cred: cred}
+	if out, err := exec.Command("cp", "-a", tplDir, c.data).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("copy initdb template: %v: %s", err, out)
 	}
 	if cred != nil {
 		if err := chownR(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	port, err := freePort()
-	if err != nil {
-		return err
+	if c.port, err = freePort(); err != nil {
+		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-k", dir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+	return c, c.Start()
+}
+
+// URL returns the URL of database name on the cluster.
+func (c *Cluster) URL(name string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, name)
+}
+
+// CreateDatabase creates an empty database and returns its URL.
+func (c *Cluster) CreateDatabase(tb testing.TB, name string) string {
+	tb.Helper()
+	if err := pgExec(context.Background(), c.URL("postgres"), "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("dbtest: create database: %v", err)
+	}
+	return c.URL(name)
+}
+
+// Start starts the server (again, on the same port and data) and waits until it answers.
+func (c *Cluster) Start() error {
+	syncCommit := "synchronous_commit=off"
+	if c.durable {
+		syncCommit = "synchronous_commit=on"
+	}
+	cmd := exec.Command(filepath.Join(c.bin, "postgres"), "-D", c.data, "-p", strconv.Itoa(c.port), "-k", c.dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", syncCommit,
 		"-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=64MB")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
-	logf, _ := os.Create(filepath.Join(dir, "postgres.log"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	logf, _ := os.OpenFile(filepath.Join(c.dir, "postgres.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
-	pg.cmd = cmd
-	pg.baseURL = func(name string) string {
-		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", port, name)
-	}
-	pg.adminURL = pg.baseURL("postgres")
+	c.cmd = cmd
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		err := pgExec(context.Background(), pg.adminURL, "SELECT 1")
+		err := pgExec(context.Background(), c.URL("postgres"), "SELECT 1")
 		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
+			log, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
 			return fmt.Errorf("postgres did not become ready: %v\n%s", err, log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Stop stops the server at once (immediate shutdown, like a crash) and waits for it to exit.
+func (c *Cluster) Stop() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+	c.cmd = nil
+}
+
+func (c *Cluster) remove() {
+	c.Stop()
+	os.RemoveAll(c.dir)
 }
 
 // initdbTemplate returns a data directory made by initdb, shared by the test
@@ -363,16 +437,7 @@ func freePort() (int, error) {
 }
 
 func stopCluster() {
-	if pg.cmd == nil || pg.cmd.Process == nil {
-		return
+	if pg.cluster != nil {
+		pg.cluster.remove()
 	}
-	_ = pg.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-	done := make(chan struct{})
-	go func() { _ = pg.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = pg.cmd.Process.Kill()
-	}
-	os.RemoveAll(pg.dir)
 }
