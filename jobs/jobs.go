@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/latchkey/latchkey/app/config"
+	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/jobs/jobargs"
 )
@@ -20,6 +21,9 @@ type Deps struct {
 	DB     *db.DB
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Mailer delivers email; nil when SMTP is not configured (email then
+	// stays in the outbox).
+	Mailer notify.Mailer
 }
 
 // Workers registers every worker.
@@ -27,6 +31,7 @@ func Workers(d Deps) *river.Workers {
 	w := river.NewWorkers()
 	river.AddWorker(w, &cleanSessionsWorker{d: d})
 	// BEGIN email worker registration
+	river.AddWorker(w, &sendEmailWorker{d: d})
 	// END email worker registration
 	return w
 }

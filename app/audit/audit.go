@@ -92,11 +92,17 @@ func Record(ctx context.Context, tx *db.Tx, now time.Time, a Actor, e Entry) err
 		return fmt.Errorf("audit: lock head: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		h = head{TenantID: a.TenantID}
-		if _, err := tx.NewInsert().Model(&h).Exec(ctx); err != nil {
+		// The tenant's first event. Two transactions may get here at once on
+		// PostgreSQL: ON CONFLICT DO NOTHING makes the second wait for the
+		// first and then find the row, which the UPDATE below locks.
+		if _, err := tx.NewInsert().Model(&head{TenantID: a.TenantID}).On("CONFLICT (tenant_id) DO NOTHING").Exec(ctx); err != nil {
 			return fmt.Errorf("audit: create head: %w", err)
 		}
-	} else if err := tx.NewSelect().Model(&h).Where("tenant_id = ?", a.TenantID).Scan(ctx); err != nil {
+		if _, err := tx.NewUpdate().Model((*head)(nil)).Set("seq = seq").Where("tenant_id = ?", a.TenantID).Exec(ctx); err != nil {
+			return fmt.Errorf("audit: lock head: %w", err)
+		}
+	}
+	if err := tx.NewSelect().Model(&h).Where("tenant_id = ?", a.TenantID).Scan(ctx); err != nil {
 		return fmt.Errorf("audit: read head: %w", err)
 	}
 	ev := &Event{

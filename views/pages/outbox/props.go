@@ -1,0 +1,92 @@
+// Package outbox holds Settings → Outbox: the tenant's outgoing messages
+// (the delivery log, and the place email waits when SMTP is not configured)
+// and one message's rendered text.
+package outbox
+
+// Row is one message in the list.
+type Row struct {
+	ID, To, Subject, Kind, Status, Created string
+}
+
+// PageLink is one entry of the pagination.
+type PageLink struct {
+	Label    string
+	URL      string
+	Current  bool
+	Disabled bool
+}
+
+// ListProps is the outbox list.
+type ListProps struct {
+	Rows           []Row
+	Total          int
+	Page, Pages    int
+	Links          []PageLink
+	SMTPConfigured bool
+}
+
+// Segment is a piece of a message's text: plain text, or a link when URL is set.
+type Segment struct {
+	Text string
+	URL  string
+}
+
+// Paragraph is a block of the text part; each line is a run of segments.
+type Paragraph struct {
+	Lines [][]Segment
+}
+
+// MessageProps is one message.
+type MessageProps struct {
+	ID, To, Subject, Kind, Status string
+	Created, Sent                 string // formatted; Sent "" when not sent
+	Attempts                      int
+	LastError                     string
+	// BodyHidden is set when the viewer may not read this message's body
+	// (it is addressed to another administrator); Text is then empty.
+	BodyHidden bool
+	Rendered   bool        // the send job has rendered the bodies
+	Text       []Paragraph // the plain-text part, links separated
+	HTMLURL    string      // the HTML part on its own sandboxed page ("" when none)
+}
+
+func statusBadge(s string) string {
+	switch s {
+	case "sent":
+		return "badge badge-ok"
+	case "failed":
+		return "badge badge-danger"
+	case "queued", "sending":
+		return "badge badge-info"
+	}
+	return "badge badge-muted"
+}
+
+func statusLabel(s string) string {
+	switch s {
+	case "queued":
+		return "Queued"
+	case "sending":
+		return "Sending"
+	case "sent":
+		return "Sent"
+	case "outbox":
+		return "In outbox"
+	case "failed":
+		return "Failed"
+	}
+	return s
+}
+
+func kindLabel(k string) string {
+	out := []byte(k)
+	for i, b := range out {
+		if b == '_' {
+			out[i] = ' '
+		}
+	}
+	if len(out) > 0 && out[0] >= 'a' && out[0] <= 'z' {
+		out[0] -= 'a' - 'A'
+	}
+	return string(out)
+}
