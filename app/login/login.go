@@ -179,7 +179,7 @@ func (s *Service) ForSession(ctx context.Context, id string, authAt time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	if l.Status != StatusActive || authAt.Before(l.SessionsValidAfter.Add(-time.Second)) {
+	if l.Status != StatusActive || authAt.Before(l.SessionsValidAfter) {
 		return nil, apperr.New(apperr.Unauthorized, "Your session has ended. Please sign in again.")
 	}
 	return l, nil
