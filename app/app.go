@@ -77,6 +77,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		rcfg.FetchCooldown = 50 * time.Millisecond
 	}
 	jobDeps := jobs.Deps{Config: cfg, DB: d, Log: log, Now: now}
+	if cfg.SMTP.Enabled() {
+		jobDeps.Mailer = notify.NewSMTPMailer(cfg.SMTP)
+	}
 	if cfg.Workers {
 		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
 		rcfg.Workers = jobs.Workers(jobDeps)

@@ -61,7 +61,7 @@ func (h *authHandler) signIn(c echo.Context) error {
 			step = "enrol"
 		}
 		h.s.Sessions.Put(ctx, sessPendingID, res.Login.ID)
-		h.s.Sessions.Put(ctx, sessPendingAt, time.Now().Unix())
+		h.s.Sessions.Put(ctx, sessPendingAt, h.s.Now().UnixNano())
 		h.s.Sessions.Put(ctx, sessPendingFor, step)
 		h.s.Sessions.Put(ctx, "next", next)
 		if step == "totp" {
@@ -86,7 +86,7 @@ func (h *authHandler) complete(c echo.Context, l *login.Login, next string) erro
 		h.s.Sessions.Remove(ctx, k)
 	}
 	h.s.Sessions.Put(ctx, sessLoginID, l.ID)
-	h.s.Sessions.Put(ctx, sessAuthAt, time.Now().UnixNano())
+	h.s.Sessions.Put(ctx, sessAuthAt, h.s.Now().UnixNano())
 	return redirect(c, safeNext(next))
 }
 
@@ -95,8 +95,8 @@ func (h *authHandler) complete(c echo.Context, l *login.Login, next string) erro
 func (h *authHandler) pending(c echo.Context, step string) (*login.Login, error) {
 	ctx := c.Request().Context()
 	id := h.s.Sessions.GetString(ctx, sessPendingID)
-	at := time.Unix(h.s.Sessions.GetInt64(ctx, sessPendingAt), 0)
-	if id == "" || h.s.Sessions.GetString(ctx, sessPendingFor) != step || time.Since(at) > pendingLifetime {
+	at := time.Unix(0, h.s.Sessions.GetInt64(ctx, sessPendingAt))
+	if id == "" || h.s.Sessions.GetString(ctx, sessPendingFor) != step || h.s.Now().Sub(at) > pendingLifetime {
 		return nil, apperr.New(apperr.Unauthorized, "Please sign in again.")
 	}
 	l, err := h.s.Logins.ForSession(ctx, id, at)

@@ -13,7 +13,8 @@ import (
 
 // isHTMX reports whether the request came from htmx (and wants a partial).
 func isHTMX(c echo.Context) bool {
-	return c.Request().Header.Get("HX-Request") == "true" && c.Request().Header.Get("HX-Boosted") != "true"
+	h := c.Request().Header
+	return h.Get("HX-Request") == "true" && h.Get("HX-Boosted") != "true" && h.Get("HX-History-Restore-Request") != "true"
 }
 
 // writeHTML renders comp into a buffer first, so that a rendering error

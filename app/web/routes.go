@@ -45,6 +45,33 @@ func (s *Server) routes() {
 
 	// Setup wizard (setup.go): the Primary's login first, then the MSP's settings.
 	// BEGIN setup routes
+	setup := &setupHandler{s}
+	wiz := setup.requireWizard // steps 2–5: the signed-in Primary (or a Super) until setup is finished
+	app.GET("/setup", setup.resume)
+	app.GET("/setup/primary", setup.showPrimary)
+	app.POST("/setup/primary", setup.createPrimary)
+	app.GET("/setup/settings", setup.showSettings, wiz)
+	app.GET("/setup/logo", setup.logo, wiz)
+	app.GET("/setup/mfa", setup.showMFA, wiz)
+	app.POST("/setup/mfa", setup.confirmMFA, wiz)
+	app.GET("/setup/mfa/qr.png", setup.mfaQR, wiz)
+	app.POST("/setup/mfa/enforce", setup.setEnforceMFA, wiz)
+	app.POST("/setup/mfa/skip", setup.skipMFA, wiz)
+	app.GET("/setup/technicians", setup.showTechnicians, wiz)
+	app.GET("/setup/technicians/row", setup.techRow, wiz)
+	app.POST("/setup/technicians", setup.inviteTechnicians, wiz)
+	app.POST("/setup/technicians/skip", setup.skipTechnicians, wiz)
+	app.GET("/setup/done", setup.showDone, wiz)
+	app.POST("/setup/done", setup.finish, wiz)
+	// The two posts that carry a logo (up to 2 MB, more than the app group's
+	// 256K) are registered outside the group with the same chain (keep it in
+	// step with app, signed and admin), with s.uploadLimit before the CSRF
+	// check reads the body; the login is loaded first so that a "too large"
+	// page keeps the signed-in layout.
+	uploadChain := func(last ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
+		return append([]echo.MiddlewareFunc{echo.WrapMiddleware(s.Sessions.LoadAndSave), s.loadLogin, s.uploadLimit, s.csrf, s.setupGate}, last...)
+	}
+	e.POST("/setup/settings", setup.saveSettings, uploadChain(wiz)...)
 	// END setup routes
 
 	// Any signed-in login.
@@ -54,10 +81,42 @@ func (s *Server) routes() {
 	// Primary and Super only.
 	admin := signed.Group("", requireRole(login.RolePrimary, login.RoleSuper))
 	// BEGIN login management routes (logins.go)
+	lh := &loginsHandler{s}
+	admin.GET("/logins", lh.showLogins)
+	admin.GET("/logins/new", lh.showInvite)
+	admin.POST("/logins", lh.invite)
+	admin.GET("/logins/import", lh.showImport)
+	admin.GET("/logins/:id", lh.showLogin)
+	admin.POST("/logins/:id", lh.saveLogin)
+	admin.POST("/logins/:id/disable", lh.disable)
+	admin.POST("/logins/:id/enable", lh.enable)
+	admin.POST("/logins/:id/reset-mfa", lh.resetMFA)
+	admin.POST("/logins/:id/resend-invite", lh.resendInvite)
+	admin.POST("/logins/:id/delete", lh.deleteLogin)
+	// The CSV import's posts carry a file of up to 1 MB, more than the app
+	// group's 256K allows, so they are registered outside the group with the
+	// same chain (keep it in step with app, signed and admin above) and
+	// lh.importLimit before the CSRF check reads the body; the login is loaded
+	// first so that a "too large" page keeps the signed-in layout.
+	importChain := []echo.MiddlewareFunc{echo.WrapMiddleware(s.Sessions.LoadAndSave), s.loadLogin, lh.importLimit, s.csrf,
+		s.setupGate, requireLogin, requireRole(login.RolePrimary, login.RoleSuper)}
+	e.POST("/logins/import", lh.previewImport, importChain...)
+	e.POST("/logins/import/confirm", lh.confirmImport, importChain...)
 	// END login management routes
 	// BEGIN events routes (events.go)
+	events := &eventsHandler{s}
+	admin.GET("/events", events.showEvents)
+	admin.GET("/events.csv", events.exportEvents)
+	admin.GET("/events/verify", events.verifyChain)
+	outbox := &outboxHandler{s}
+	admin.GET("/settings/outbox", outbox.showOutbox)
+	admin.GET("/settings/outbox/:id", outbox.showMessage)
 	// END events routes
 	// BEGIN settings routes (settings.go)
+	sh := &settingsHandler{s}
+	admin.GET("/settings", sh.showSettings)
+	admin.POST("/settings/security", sh.saveSecurity)
+	e.POST("/settings", sh.saveSettings, uploadChain(requireLogin, requireRole(login.RolePrimary, login.RoleSuper))...) // logo upload: see setup routes
 	// END settings routes
 	_ = admin
 }

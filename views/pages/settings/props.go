@@ -1,0 +1,44 @@
+// Package settings holds the MSP settings screen and the settings form it
+// shares with the setup wizard's second step.
+package settings
+
+// Option is one choice of a select.
+type Option struct {
+	Value, Label string
+}
+
+// OptGroup is a labelled group of choices (time zones by region).
+type OptGroup struct {
+	Label   string
+	Options []Option
+}
+
+// FormProps is the MSP settings form: the values shown, the choices, and the
+// messages of a failed save. Setup step 2 and the Settings page both use it.
+type FormProps struct {
+	Name             string
+	Address          string
+	PhoneCountry     string // "+44"
+	PhoneNumber      string // national part
+	TimeZone         string
+	NotificationHour int
+	SupportEmail     string
+	SelfServe        bool
+	HasLogo          bool
+	LogoURL          string // where the current logo is served
+	RemoveLogo       bool
+
+	Countries []Option
+	Zones     []OptGroup
+	Hours     []Option
+
+	Errors map[string]string
+}
+
+// PageProps is the Settings page.
+type PageProps struct {
+	CSRF       string
+	Form       FormProps
+	EnforceMFA bool
+	Saved      string // a message after saving (htmx re-render)
+}
