@@ -111,6 +111,12 @@ func (s *Service) CreateTenantWithPrimary(ctx context.Context, in PrimaryInput, 
 		if err := tenant.Insert(ctx, tx, t); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO installation (id, tenant_id, created_at) VALUES (1, ?, ?)", t.ID, now); err != nil {
+			if db.IsUniqueViolation(err) || strings.Contains(err.Error(), "constraint failed") {
+				return apperr.New(apperr.Conflict, "Latchkey is already set up. Sign in instead.")
+			}
+			return fmt.Errorf("login: claim installation: %w", err)
+		}
 		if _, err := tx.NewInsert().Model(l).Exec(ctx); err != nil {
 			return fmt.Errorf("login: insert primary: %w", err)
 		}

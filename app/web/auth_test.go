@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -338,4 +339,22 @@ func TestHealthAndSecurityHeaders(t *testing.T) {
 			require.True(t, ck.Expires.IsZero())
 		}
 	}
+}
+
+func TestOversizedFormRefusedBeforeCSRFReadsIt(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, db.SQLite)
+	env.Setup("Acme IT")
+	c := env.Client()
+	big := strings.Repeat("a", 300<<10)
+	res := c.PostForm("/signin", url.Values{"email": {"x@y.example"}, "password": {big}})
+	require.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+	// Also without a Content-Length (chunked), as multipart.
+	body := strings.NewReader("--b\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\n" + big + "\r\n--b--\r\n")
+	req, err := http.NewRequest(http.MethodPost, env.URL+"/signin", io.NopCloser(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+	req.ContentLength = -1
+	res = c.Do(req)
+	require.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
 }

@@ -29,30 +29,6 @@ type loginsHandler struct{ s *Server }
 // over 1 MB with a clear message; this is the transport's hard cap.
 const importBodyLimit = 2 << 20
 
-// importLimit bounds the import posts before the CSRF check reads the body
-// (they are registered outside the app group and its 256K limit), and answers
-// an upload over the limit with the import page and a clear message, also
-// when the body comes without a length.
-func (h *loginsHandler) importLimit(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		req := c.Request()
-		if req.ContentLength > importBodyLimit {
-			return h.importTooLarge(c)
-		}
-		req.Body = http.MaxBytesReader(c.Response(), req.Body, importBodyLimit)
-		var err error
-		if strings.HasPrefix(req.Header.Get(echo.HeaderContentType), echo.MIMEMultipartForm) {
-			err = req.ParseMultipartForm(importBodyLimit)
-		} else {
-			err = req.ParseForm()
-		}
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return h.importTooLarge(c)
-		}
-		return next(c)
-	}
-}
-
 // importTooLarge shows the import page with a 413 to a Primary or Super
 // login, and the plain error page to anyone else.
 func (h *loginsHandler) importTooLarge(c echo.Context) error {

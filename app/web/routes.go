@@ -24,8 +24,17 @@ func (s *Server) routes() {
 	e.GET("/readyz", s.readyz)
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static.FS()))))
 
-	// Everything else has a session, CSRF protection and the setup gate.
-	app := e.Group("", echo.WrapMiddleware(s.Sessions.LoadAndSave), s.csrf, s.loadLogin, s.setupGate, bodyLimit("256K"))
+	// Everything else has a session, a body limit (before anything reads the
+	// body), CSRF protection and the setup gate. File uploads have their own limits.
+	setup := &setupHandler{s}
+	lh := &loginsHandler{s}
+	uploads := map[string]bodyRule{
+		"/setup/settings":        {limit: uploadBodyLimit, tooLarge: s.uploadTooLarge},
+		"/settings":              {limit: uploadBodyLimit, tooLarge: s.uploadTooLarge},
+		"/logins/import":         {limit: importBodyLimit, tooLarge: lh.importTooLarge},
+		"/logins/import/confirm": {limit: importBodyLimit, tooLarge: lh.importTooLarge},
+	}
+	app := e.Group("", echo.WrapMiddleware(s.Sessions.LoadAndSave), s.loadLogin, s.limitBody(uploads), s.csrf, s.setupGate)
 
 	auth := &authHandler{s}
 	// Public: sign-in, MFA step, forgotten password, invitation links.
@@ -45,7 +54,6 @@ func (s *Server) routes() {
 
 	// Setup wizard (setup.go): the Primary's login first, then the MSP's settings.
 	// BEGIN setup routes
-	setup := &setupHandler{s}
 	wiz := setup.requireWizard // steps 2–5: the signed-in Primary (or a Super) until setup is finished
 	app.GET("/setup", setup.resume)
 	app.GET("/setup/primary", setup.showPrimary)
@@ -63,15 +71,7 @@ func (s *Server) routes() {
 	app.POST("/setup/technicians/skip", setup.skipTechnicians, wiz)
 	app.GET("/setup/done", setup.showDone, wiz)
 	app.POST("/setup/done", setup.finish, wiz)
-	// The two posts that carry a logo (up to 2 MB, more than the app group's
-	// 256K) are registered outside the group with the same chain (keep it in
-	// step with app, signed and admin), with s.uploadLimit before the CSRF
-	// check reads the body; the login is loaded first so that a "too large"
-	// page keeps the signed-in layout.
-	uploadChain := func(last ...echo.MiddlewareFunc) []echo.MiddlewareFunc {
-		return append([]echo.MiddlewareFunc{echo.WrapMiddleware(s.Sessions.LoadAndSave), s.loadLogin, s.uploadLimit, s.csrf, s.setupGate}, last...)
-	}
-	e.POST("/setup/settings", setup.saveSettings, uploadChain(wiz)...)
+	app.POST("/setup/settings", setup.saveSettings, wiz) // logo upload: see uploads
 	// END setup routes
 
 	// Any signed-in login.
@@ -81,7 +81,6 @@ func (s *Server) routes() {
 	// Primary and Super only.
 	admin := signed.Group("", requireRole(login.RolePrimary, login.RoleSuper))
 	// BEGIN login management routes (logins.go)
-	lh := &loginsHandler{s}
 	admin.GET("/logins", lh.showLogins)
 	admin.GET("/logins/new", lh.showInvite)
 	admin.POST("/logins", lh.invite)
@@ -93,15 +92,8 @@ func (s *Server) routes() {
 	admin.POST("/logins/:id/reset-mfa", lh.resetMFA)
 	admin.POST("/logins/:id/resend-invite", lh.resendInvite)
 	admin.POST("/logins/:id/delete", lh.deleteLogin)
-	// The CSV import's posts carry a file of up to 1 MB, more than the app
-	// group's 256K allows, so they are registered outside the group with the
-	// same chain (keep it in step with app, signed and admin above) and
-	// lh.importLimit before the CSRF check reads the body; the login is loaded
-	// first so that a "too large" page keeps the signed-in layout.
-	importChain := []echo.MiddlewareFunc{echo.WrapMiddleware(s.Sessions.LoadAndSave), s.loadLogin, lh.importLimit, s.csrf,
-		s.setupGate, requireLogin, requireRole(login.RolePrimary, login.RoleSuper)}
-	e.POST("/logins/import", lh.previewImport, importChain...)
-	e.POST("/logins/import/confirm", lh.confirmImport, importChain...)
+	admin.POST("/logins/import", lh.previewImport) // CSV upload: see uploads
+	admin.POST("/logins/import/confirm", lh.confirmImport)
 	// END login management routes
 	// BEGIN events routes (events.go)
 	events := &eventsHandler{s}
@@ -116,7 +108,6 @@ func (s *Server) routes() {
 	sh := &settingsHandler{s}
 	admin.GET("/settings", sh.showSettings)
 	admin.POST("/settings/security", sh.saveSecurity)
-	e.POST("/settings", sh.saveSettings, uploadChain(requireLogin, requireRole(login.RolePrimary, login.RoleSuper))...) // logo upload: see setup routes
+	admin.POST("/settings", sh.saveSettings) // logo upload: see uploads
 	// END settings routes
-	_ = admin
 }

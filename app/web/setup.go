@@ -62,29 +62,6 @@ func (s *Server) startSession(c echo.Context, l *login.Login) error {
 // (tenant.LogoMaxBytes) and the rest of the settings form with its framing.
 const uploadBodyLimit = tenant.LogoMaxBytes + 256<<10
 
-// uploadLimit caps a logo upload's body at uploadBodyLimit, before the CSRF
-// check reads it, and answers a body that is too large with a page (or an
-// htmx toast) that says so and what the limit is. It must run after the
-// session is loaded (the page needs it).
-func (s *Server) uploadLimit(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		req := c.Request()
-		if req.ContentLength > uploadBodyLimit {
-			return s.uploadTooLarge(c)
-		}
-		req.Body = http.MaxBytesReader(c.Response(), req.Body, uploadBodyLimit)
-		if strings.HasPrefix(req.Header.Get(echo.HeaderContentType), echo.MIMEMultipartForm) {
-			// Parse now, so that a body without a length that runs over the
-			// limit is told apart from a bad CSRF token.
-			var mbe *http.MaxBytesError
-			if err := req.ParseMultipartForm(uploadBodyLimit); errors.As(err, &mbe) {
-				return s.uploadTooLarge(c)
-			}
-		}
-		return next(c)
-	}
-}
-
 const msgUploadTooLarge = "That file is too large. The logo can be at most 2 MB: choose a smaller PNG or JPEG image and try again."
 
 func (s *Server) uploadTooLarge(c echo.Context) error {
