@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
@@ -104,13 +105,40 @@ func tab(t *testing.T) context.Context {
 
 // page wraps a tab with short helpers that fail the test on error.
 type page struct {
-	t   *testing.T
-	ctx context.Context
-	url string
+	t       *testing.T
+	ctx     context.Context
+	url     string
+	mu      sync.Mutex
+	dialogs []string
 }
 
 func newPage(t *testing.T, baseURL string) *page {
-	return &page{t: t, ctx: tab(t), url: baseURL}
+	p := &page{t: t, ctx: tab(t), url: baseURL}
+	// Accept confirmation dialogs (data-confirm / hx-confirm) as a user
+	// would, and remember their text for assertions.
+	dialogs := chromedp.Events(p.ctx, cdppage.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.dialogs = append(p.dialogs, ev.Message)
+			p.mu.Unlock()
+			_, _ = chromedp.Call(p.ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	return p
+}
+
+// lastDialog returns the text of the last confirmation dialog shown.
+func (p *page) lastDialog() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.dialogs) == 0 {
+		return ""
+	}
+	return p.dialogs[len(p.dialogs)-1]
 }
 
 func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
