@@ -224,8 +224,8 @@ func (p *page) screenshot(name string) {
 	if dir == "" {
 		return
 	}
-	b, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(90))
+	b, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 	if err == nil {
-		_ = os.WriteFile(dir+"/"+name+".png", b, 0o644)
+		_ = os.WriteFile(dir+"/"+strings.ReplaceAll(name, "/", "-")+".png", b, 0o644)
 	}
 }

@@ -204,7 +204,7 @@ func Layout(p Page) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if p.EmailNotConfigured && p.User != nil && p.User.IsAdmin {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<div class=\"banner\" role=\"status\" data-testid=\"email-banner\">Email delivery is not configured: messages are kept in the&nbsp;<a href=\"/settings/outbox\">outbox</a>. Set LATCHKEY_SMTP_HOST and LATCHKEY_SMTP_FROM to send them.</div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<div class=\"banner\" role=\"status\" data-testid=\"email-banner\"><span>Email delivery is not configured: messages are kept in the <a href=\"/settings/outbox\">outbox</a>. Set LATCHKEY_SMTP_HOST and LATCHKEY_SMTP_FROM to send them.</span></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
