@@ -42,6 +42,8 @@ type NavItem struct {
 // Nav is the sidebar, in order.
 var Nav = []NavItem{
 	{Href: "/", Label: "Dashboard"},
+	{Href: "/customers", Label: "Customers"},
+	{Href: "/end-users", Label: "End users"},
 	{Href: "/logins", Label: "Logins", AdminOnly: true},
 	{Href: "/events", Label: "Events", AdminOnly: true},
 	{Href: "/settings", Label: "Settings", AdminOnly: true},

@@ -52,6 +52,10 @@ func (s *Server) routes() {
 	app.POST("/password/:token", auth.setPassword)
 	app.GET("/logo", s.logo)
 
+	// End users' public pages (welcome.go): the welcome link, phone first.
+	// BEGIN end-user public routes
+	// END end-user public routes
+
 	// Setup wizard (setup.go): the Primary's login first, then the MSP's settings.
 	// BEGIN setup routes
 	wiz := setup.requireWizard // steps 2–5: the signed-in Primary (or a Super) until setup is finished
@@ -77,6 +81,12 @@ func (s *Server) routes() {
 	// Any signed-in login.
 	signed := app.Group("", requireLogin)
 	signed.GET("", s.dashboard)
+	// BEGIN customer routes (customers.go)
+	// END customer routes
+	// BEGIN end-user grid routes (endusers.go)
+	// END end-user grid routes
+	// BEGIN end-user import and welcome routes (enduser_import.go, welcome.go)
+	// END end-user import and welcome routes
 
 	// Primary and Super only.
 	admin := signed.Group("", requireRole(login.RolePrimary, login.RoleSuper))
