@@ -93,12 +93,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 
 	sm := scs.New()
 	if d.Dialect == db.SQLite {
-		sm.Store = sqlite3store.NewWithCleanupInterval(d.SQL, 0)
+		sm.Store = web.CountingStore(sqlite3store.NewWithCleanupInterval(d.SQL, 0), d)
 	} else {
-		sm.Store = pgxstore.NewWithCleanupInterval(d.Pool, 0)
+		sm.Store = web.CountingStore(pgxstore.NewWithCleanupInterval(d.Pool, 0), d)
 	}
-	sm.Lifetime = 8 * time.Hour
-	sm.IdleTimeout = 15 * time.Minute
+	// The idle timeout is the web layer's (web.SessionIdleTimeout): scs's own
+	// would rewrite the session row on every request.
+	sm.Lifetime = web.SessionLifetime
 	sm.Cookie.Name = "latchkey_session"
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode

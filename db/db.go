@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +52,8 @@ type DB struct {
 	Dialect Dialect
 	// Path is the SQLite file path ("" on PostgreSQL).
 	Path string
+
+	counter *statementCounter
 }
 
 // Options configure Open.
@@ -103,7 +106,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
 	}
-	return &DB{Bun: bun.NewDB(sqlDB, sqlitedialect.New()), SQL: sqlDB, Dialect: SQLite, Path: path}, nil
+	return newDB(bun.NewDB(sqlDB, sqlitedialect.New()), sqlDB, nil, SQLite, path), nil
 }
 
 func openPostgres(ctx context.Context, url string) (*DB, error) {
@@ -125,7 +128,13 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("db: connect to postgres: %w", err)
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)
-	return &DB{Bun: bun.NewDB(sqlDB, pgdialect.New()), SQL: sqlDB, Pool: pool, Dialect: Postgres}, nil
+	return newDB(bun.NewDB(sqlDB, pgdialect.New()), sqlDB, pool, Postgres, ""), nil
+}
+
+func newDB(b *bun.DB, sqlDB *sql.DB, pool *pgxpool.Pool, dia Dialect, path string) *DB {
+	c := &statementCounter{}
+	b.AddQueryHook(c)
+	return &DB{Bun: b, SQL: sqlDB, Pool: pool, Dialect: dia, Path: path, counter: c}
 }
 
 // Close closes the pools.
@@ -270,3 +279,21 @@ func IsUniqueViolation(err error) bool {
 	}
 	return strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
+
+// statementCounter counts the statements bun sends (a bun query hook).
+type statementCounter struct{ n atomic.Int64 }
+
+func (s *statementCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	s.n.Add(1)
+	return ctx
+}
+
+func (s *statementCounter) AfterQuery(context.Context, *bun.QueryEvent) {}
+
+// Statements returns how many SQL statements this process has sent through
+// bun, plus those reported with CountStatement (the session store): a figure
+// for benchmarks and N+1 checks, not for billing (BEGIN/COMMIT are not counted).
+func (d *DB) Statements() int64 { return d.counter.n.Load() }
+
+// CountStatement records a statement sent outside bun.
+func (d *DB) CountStatement() { d.counter.n.Add(1) }

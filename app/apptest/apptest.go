@@ -125,6 +125,11 @@ func New(tb testing.TB, dia db.Dialect, opts ...Options) *Env {
 	return &Env{T: tb, App: a, URL: "http://" + a.Addr(), Clock: clock, Log: logs}
 }
 
+// Statements returns how many SQL statements the app has sent (bun queries
+// and session-store round trips). Compare before and after one request, with
+// NoWorkers set so that River's polling does not count.
+func (e *Env) Statements() int64 { return e.App.DB.Statements() }
+
 // Fixture is a tenant and its Primary login, with setup finished.
 type Fixture struct {
 	Tenant  *tenant.Tenant

@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/app/credential"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
+	"github.com/latchkey/latchkey/app/tenant"
 	"github.com/latchkey/latchkey/db"
 )
 
@@ -102,6 +103,9 @@ type Login struct {
 	LastLoginAt        *time.Time `bun:"last_login_at"`
 	CreatedAt          time.Time  `bun:"created_at"`
 	UpdatedAt          time.Time  `bun:"updated_at"`
+
+	// Tenant is loaded with the login for sessions (one query per request).
+	Tenant *tenant.Tenant `bun:"rel:belongs-to,join:tenant_id=id"`
 }
 
 // Name is "First Last".
@@ -171,13 +175,18 @@ func (s *Service) byID(ctx context.Context, idb bun.IDB, id string) (*Login, err
 	return l, nil
 }
 
-// ForSession returns the login a session belongs to, checking that it is
-// active and that the session began after the login's sessions were last
-// invalidated (password change, disable, role change). Errors: Unauthorized.
+// ForSession returns the login a session belongs to, with its Tenant loaded
+// in the same query, checking that it is active and that the session began
+// after the login's sessions were last invalidated (password change,
+// disable, role change). Errors: Unauthorized.
 func (s *Service) ForSession(ctx context.Context, id string, authAt time.Time) (*Login, error) {
-	l, err := s.byID(ctx, s.db.Bun, id)
+	l := new(Login)
+	err := s.db.Bun.NewSelect().Model(l).Relation("Tenant").Where("login.id = ?", id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.Unauthorized, "Please sign in.")
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("login: for session: %w", err)
 	}
 	if l.Status != StatusActive || authAt.Before(l.SessionsValidAfter) {
 		return nil, apperr.New(apperr.Unauthorized, "Your session has ended. Please sign in again.")

@@ -358,3 +358,54 @@ func TestOversizedFormRefusedBeforeCSRFReadsIt(t *testing.T) {
 	res = c.Do(req)
 	require.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
 }
+
+func TestSignedInRequestIsLean(t *testing.T) {
+	t.Parallel()
+	for _, dia := range dbtest.Dialects {
+		t.Run(string(dia), func(t *testing.T) {
+			t.Parallel()
+			env := apptest.New(t, dia, apptest.Options{NoWorkers: true})
+			f := env.Setup("Acme IT")
+			c := env.Client()
+			c.SignIn(f.Primary.Email)
+			c.Get("/logins")
+			before := env.Statements()
+			res := c.Get("/logins")
+			require.Equal(t, http.StatusOK, res.StatusCode)
+			// Session load, login with its tenant, the list: the session is
+			// not rewritten on every request.
+			require.LessOrEqual(t, env.Statements()-before, int64(3))
+		})
+	}
+}
+
+func TestIdleSessionEnds(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		c := env.Client()
+		c.SignIn(f.Primary.Email)
+		env.Clock.Advance(14 * time.Minute)
+		require.Equal(t, http.StatusOK, c.Get("/").StatusCode, "14 minutes idle is fine")
+		env.Clock.Advance(14 * time.Minute)
+		require.Equal(t, http.StatusOK, c.Get("/").StatusCode, "activity moved the idle deadline")
+		env.Clock.Advance(16 * time.Minute)
+		res := c.Get("/")
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, "16 minutes idle ends the session")
+		require.True(t, strings.HasPrefix(res.Header.Get("Location"), "/signin"))
+	})
+}
+
+func TestSessionEndsEightHoursAfterSignIn(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, db.SQLite)
+	f := env.Setup("Acme IT")
+	c := env.Client()
+	c.SignIn(f.Primary.Email)
+	for i := 1; i <= 47; i++ { // stay active: a request every 10 minutes, 7 h 50 min in all
+		env.Clock.Advance(10 * time.Minute)
+		require.Equal(t, http.StatusOK, c.Get("/").StatusCode, "request after %d minutes", i*10)
+	}
+	env.Clock.Advance(11 * time.Minute) // 8 h 1 min after sign-in, 11 minutes idle
+	require.Equal(t, http.StatusSeeOther, c.Get("/").StatusCode, "over 8 hours since sign-in")
+}

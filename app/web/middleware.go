@@ -175,6 +175,12 @@ func (s *Server) loadLogin(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		at := time.Unix(0, s.Sessions.GetInt64(ctx, sessAuthAt))
+		if s.Now().Sub(at) > SessionLifetime {
+			// The absolute limit counts from sign-in, not from the session's
+			// first (anonymous) request.
+			_ = s.Sessions.Destroy(ctx)
+			return next(c)
+		}
 		l, err := s.Logins.ForSession(ctx, id, at)
 		if apperr.CodeOf(err) == apperr.Unauthorized {
 			_ = s.Sessions.Destroy(ctx)
@@ -183,12 +189,8 @@ func (s *Server) loadLogin(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		t, err := tenant.Get(ctx, s.DB.Bun, l.TenantID)
-		if err != nil {
-			return err
-		}
 		c.Set(ctxLogin, l)
-		c.Set(ctxTenant, t)
+		c.Set(ctxTenant, l.Tenant)
 		return next(c)
 	}
 }

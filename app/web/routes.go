@@ -34,7 +34,7 @@ func (s *Server) routes() {
 		"/logins/import":         {limit: importBodyLimit, tooLarge: lh.importTooLarge},
 		"/logins/import/confirm": {limit: importBodyLimit, tooLarge: lh.importTooLarge},
 	}
-	app := e.Group("", echo.WrapMiddleware(s.Sessions.LoadAndSave), s.loadLogin, s.limitBody(uploads), s.csrf, s.setupGate)
+	app := e.Group("", echo.WrapMiddleware(s.Sessions.LoadAndSave), s.idleTimeout, s.loadLogin, s.limitBody(uploads), s.csrf, s.setupGate)
 
 	auth := &authHandler{s}
 	// Public: sign-in, MFA step, forgotten password, invitation links.
