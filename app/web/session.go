@@ -59,7 +59,10 @@ type countingStore struct {
 	db    *db.DB
 }
 
-func (s *countingStore) Delete(token string) error { s.db.CountStatement(); return s.inner.Delete(token) }
+func (s *countingStore) Delete(token string) error {
+	s.db.CountStatement()
+	return s.inner.Delete(token)
+}
 
 func (s *countingStore) Find(token string) ([]byte, bool, error) {
 	s.db.CountStatement()
