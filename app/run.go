@@ -21,6 +21,10 @@ Usage:
   latchkey migrate [flags]       apply database migrations and exit
   latchkey audit-verify [flags]  check that every tenant's audit chain is intact
   latchkey rekey [flags]         re-encrypt secrets under the first key of LATCHKEY_MASTER_KEY
+  latchkey demo-data [--customers N] [--end-users N] [--seed N] [flags]
+                                 add made-up customers (default 100) and end users (default
+                                 100000) to the tenant, creating "Demo MSP" when there is none;
+                                 each run adds more. For demos and benchmarks, not production
   latchkey help                  show this help
 
 Settings come from flags or LATCHKEY_* environment variables:
@@ -37,10 +41,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		printUsage(stdout)
 		return nil
-	case "serve", "worker", "migrate", "audit-verify", "rekey":
+	case "serve", "worker", "migrate", "audit-verify", "rekey", "demo-data":
 	default:
 		printUsage(stderr)
 		return fmt.Errorf("unknown command %q", cmd)
+	}
+	var demo DemoOptions
+	if cmd == "demo-data" {
+		var err error
+		if demo, args, err = parseDemoFlags(args); err != nil {
+			return err
+		}
 	}
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
@@ -49,7 +60,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "worker" {
 		cfg.HTTP, cfg.Workers = false, true
 	}
-	if cmd == "migrate" || cmd == "audit-verify" || cmd == "rekey" {
+	if cmd == "migrate" || cmd == "audit-verify" || cmd == "rekey" || cmd == "demo-data" {
 		cfg.HTTP, cfg.Workers = false, false
 	}
 	log := NewLogger(cfg, stderr)
@@ -68,6 +79,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "rekey":
 		n, err := a.Logins.Reencrypt(ctx)
 		fmt.Fprintf(stdout, "re-encrypted the secrets of %d logins under key %s\n", n, a.Keys.CurrentID())
+		if cerr := a.Close(context.Background()); err == nil {
+			err = cerr
+		}
+		return err
+	case "demo-data":
+		_, err := DemoData(ctx, a, demo, stdout)
 		if cerr := a.Close(context.Background()); err == nil {
 			err = cerr
 		}

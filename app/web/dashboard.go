@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/app/customer"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/tenant"
 	dashboardv "github.com/latchkey/latchkey/views/pages/dashboard"
@@ -94,6 +95,15 @@ func (s *Server) dashboard(c echo.Context) error {
 		}
 		logins.Note = "Logins are managed by " + who + "."
 	}
+	// Step 3 is done once the tenant has a customer (archived ones count:
+	// the step was done). Every role may open the list.
+	hasCustomers, err := customer.Exists(c.Request().Context(), s.DB.Bun, t.ID)
+	if err != nil {
+		return err
+	}
+	customers := dashboardv.Step{Key: "customers", Title: "Create or import customers",
+		Text: "Each of your clients becomes a customer, created here (imports from IT Glue, Hudu, ConnectWise Manage or Autotask come later).",
+		Done: hasCustomers, Href: "/customers", LinkText: "Open customers"}
 	later := func(key, title, text, waits string) dashboardv.Step {
 		return dashboardv.Step{Key: key, Title: title, Text: text, Note: waits}
 	}
@@ -104,9 +114,7 @@ func (s *Server) dashboard(c echo.Context) error {
 		Steps: []dashboardv.Step{
 			settings,
 			logins,
-			later("customers", "Create or import customers",
-				"Each of your clients becomes a customer, created here or imported from IT Glue, Hudu, ConnectWise Manage or Autotask.",
-				"Not available yet: this comes with customer management in a later release."),
+			customers,
 			later("directory", "Install the agent or link Microsoft 365",
 				"The agent on a customer's domain controller, or a link to their Microsoft 365 tenant, lets Latchkey reach their accounts.",
 				"Not available yet: this comes with directory connections, after customer management."),

@@ -32,8 +32,10 @@ func TestDashboardChecklistForAdmins(t *testing.T) {
 		require.Contains(t, res.Body, `data-testid="step-link-settings">`)
 		require.Contains(t, res.Body, `href="/settings" data-testid="step-link-settings"`)
 		require.Contains(t, res.Body, `href="/logins" data-testid="step-link-technicians"`)
+		require.False(t, steps["customers"], "no customer yet")
+		require.Contains(t, res.Body, `href="/customers" data-testid="step-link-customers"`)
 		// Steps of later releases say what they wait for and link nowhere.
-		for _, k := range []string{"customers", "directory", "self-serve", "rotation", "verification"} {
+		for _, k := range []string{"directory", "self-serve", "rotation", "verification"} {
 			require.False(t, steps[k])
 			require.Contains(t, res.Body, setupTestID("step-note-"+k))
 			require.NotContains(t, res.Body, setupTestID("step-link-"+k))

@@ -1,0 +1,304 @@
+package customer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/uptrace/bun"
+
+	"github.com/latchkey/latchkey/app/apperr"
+	"github.com/latchkey/latchkey/app/audit"
+	"github.com/latchkey/latchkey/app/login"
+	"github.com/latchkey/latchkey/db"
+)
+
+// Service manages a tenant's customers: create, edit, archive, delete and
+// the list with its end-user counts. The tenant is always the actor's.
+//
+// Any signed-in login may view customers; Primary, Super and Technician
+// logins may change them (Help desk logins only view).
+type Service struct {
+	db  *db.DB
+	now func() time.Time
+}
+
+// NewService returns the customer service.
+func NewService(d *db.DB, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{db: d, now: now}
+}
+
+// CanManage reports whether a login of the role may create, edit, archive
+// and delete customers.
+func CanManage(role string) bool {
+	switch login.Role(role) {
+	case login.RolePrimary, login.RoleSuper, login.RoleTechnician:
+		return true
+	}
+	return false
+}
+
+// requireViewer refuses actors without a tenant.
+func requireViewer(a audit.Actor) error {
+	if a.TenantID == "" {
+		return apperr.New(apperr.Forbidden, "Sign in to see customers.")
+	}
+	return nil
+}
+
+// requireManager refuses actors that may not change customers.
+func requireManager(a audit.Actor) error {
+	if err := requireViewer(a); err != nil {
+		return err
+	}
+	if a.LoginID == "" || !CanManage(a.Role) {
+		return apperr.New(apperr.Forbidden, "Your role can view customers but not change them. Ask a Technician, Super or Primary login.")
+	}
+	return nil
+}
+
+// nameTaken reports whether another active (not archived) customer of the
+// tenant has the name, ignoring case; except is a customer id to leave out.
+func nameTaken(ctx context.Context, idb bun.IDB, tenantID, name, except string) (bool, error) {
+	q := idb.NewSelect().Model((*Customer)(nil)).
+		Where("tenant_id = ? AND lower(name) = lower(?) AND archived_at IS NULL", tenantID, name)
+	if except != "" {
+		q = q.Where("id <> ?", except)
+	}
+	ok, err := q.Exists(ctx)
+	if err != nil {
+		return false, fmt.Errorf("customer: name taken: %w", err)
+	}
+	return ok, nil
+}
+
+// isForeignKeyViolation reports whether err is a foreign-key failure (an end
+// user added while the customer was being deleted).
+func isForeignKeyViolation(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "23503"
+	}
+	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
+}
+
+// Create adds a manual customer to the actor's tenant.
+// Errors: Forbidden (Help desk), Invalid (Fields name, domains, time_zone,
+// notes; a name an active customer already has, ignoring case, is invalid).
+func (s *Service) Create(ctx context.Context, a audit.Actor, in Input) (*Customer, error) {
+	if err := requireManager(a); err != nil {
+		return nil, err
+	}
+	v, f := validate(in)
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	c := &Customer{
+		ID: db.NewID(), TenantID: a.TenantID, Name: v.name, Domains: v.domains, TimeZone: v.timeZone, Notes: v.notes,
+		Source: SourceManual, CreatedAt: now, UpdatedAt: now,
+	}
+	err := s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		taken, err := nameTaken(ctx, tx, a.TenantID, c.Name, "")
+		if err != nil {
+			return err
+		}
+		if taken {
+			return apperr.Field("name", msgNameTaken)
+		}
+		if _, err := tx.NewInsert().Model(c).Exec(ctx); err != nil {
+			if db.IsUniqueViolation(err) {
+				return apperr.Field("name", msgNameTaken)
+			}
+			return fmt.Errorf("customer: insert: %w", err)
+		}
+		detail := "manual"
+		if c.Domains != "" {
+			detail += "; domains " + strings.ReplaceAll(c.Domains, ",", ", ")
+		}
+		return audit.Record(ctx, tx, now, a, audit.Entry{Action: "customer.create", TargetType: "customer", TargetID: c.ID,
+			Target: c.Name, Detail: detail})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Update changes a customer's name, domains, time zone and notes (archived
+// customers too). Nothing is written or audited when nothing changes.
+// Errors: Forbidden, NotFound (also another tenant's customer), Invalid
+// (Fields as for Create).
+func (s *Service) Update(ctx context.Context, a audit.Actor, id string, in Input) (*Customer, error) {
+	if err := requireManager(a); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	var out *Customer
+	err := s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		c, err := Get(ctx, tx, a.TenantID, id)
+		if err != nil {
+			return err
+		}
+		v, f := validate(in)
+		if err := f.Err(); err != nil {
+			return err
+		}
+		out = c
+		var changes []string
+		if v.name != c.Name {
+			changes = append(changes, fmt.Sprintf("name %q → %q", c.Name, v.name))
+		}
+		if v.domains != c.Domains {
+			changes = append(changes, fmt.Sprintf("domains %q → %q", c.Domains, v.domains))
+		}
+		if v.timeZone != c.TimeZone {
+			changes = append(changes, fmt.Sprintf("time zone %q → %q", c.TimeZone, v.timeZone))
+		}
+		if v.notes != c.Notes {
+			changes = append(changes, "notes")
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		if !c.Archived() && !strings.EqualFold(v.name, c.Name) {
+			taken, err := nameTaken(ctx, tx, a.TenantID, v.name, c.ID)
+			if err != nil {
+				return err
+			}
+			if taken {
+				return apperr.Field("name", msgNameTaken)
+			}
+		}
+		if _, err := tx.NewUpdate().Model((*Customer)(nil)).Set("name = ?", v.name).Set("domains = ?", v.domains).
+			Set("time_zone = ?", v.timeZone).Set("notes = ?", v.notes).Set("updated_at = ?", now).
+			Where("tenant_id = ? AND id = ?", a.TenantID, c.ID).Exec(ctx); err != nil {
+			if db.IsUniqueViolation(err) {
+				return apperr.Field("name", msgNameTaken)
+			}
+			return fmt.Errorf("customer: update: %w", err)
+		}
+		c.Name, c.Domains, c.TimeZone, c.Notes, c.UpdatedAt = v.name, v.domains, v.timeZone, v.notes, now
+		return audit.Record(ctx, tx, now, a, audit.Entry{Action: "customer.update", TargetType: "customer", TargetID: c.ID,
+			Target: c.Name, Detail: strings.Join(changes, "; ")})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Archive hides a customer from the lists and the tenant-wide end-user grid
+// (which joins customers with archived_at IS NULL); its end users and its
+// history stay, and Unarchive brings it back.
+// Errors: Forbidden, NotFound, Conflict (already archived).
+func (s *Service) Archive(ctx context.Context, a audit.Actor, id string) error {
+	if err := requireManager(a); err != nil {
+		return err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		c, err := Get(ctx, tx, a.TenantID, id)
+		if err != nil {
+			return err
+		}
+		if c.Archived() {
+			return apperr.New(apperr.Conflict, "%s is already archived.", c.Name)
+		}
+		if _, err := tx.NewUpdate().Model((*Customer)(nil)).Set("archived_at = ?", now).Set("updated_at = ?", now).
+			Where("tenant_id = ? AND id = ?", a.TenantID, c.ID).Exec(ctx); err != nil {
+			return fmt.Errorf("customer: archive: %w", err)
+		}
+		return audit.Record(ctx, tx, now, a, audit.Entry{Action: "customer.archive", TargetType: "customer", TargetID: c.ID, Target: c.Name})
+	})
+}
+
+// Unarchive brings an archived customer back into the lists.
+// Errors: Forbidden, NotFound, Conflict (not archived, or an active customer
+// now has the same name).
+func (s *Service) Unarchive(ctx context.Context, a audit.Actor, id string) error {
+	if err := requireManager(a); err != nil {
+		return err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		c, err := Get(ctx, tx, a.TenantID, id)
+		if err != nil {
+			return err
+		}
+		if !c.Archived() {
+			return apperr.New(apperr.Conflict, "%s is not archived.", c.Name)
+		}
+		taken := apperr.New(apperr.Conflict, "Another customer is already named %q. Rename one of them before restoring this one.", c.Name)
+		ok, err := nameTaken(ctx, tx, a.TenantID, c.Name, c.ID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return taken
+		}
+		if _, err := tx.NewUpdate().Model((*Customer)(nil)).Set("archived_at = NULL").Set("updated_at = ?", now).
+			Where("tenant_id = ? AND id = ?", a.TenantID, c.ID).Exec(ctx); err != nil {
+			if db.IsUniqueViolation(err) {
+				return taken
+			}
+			return fmt.Errorf("customer: unarchive: %w", err)
+		}
+		return audit.Record(ctx, tx, now, a, audit.Entry{Action: "customer.unarchive", TargetType: "customer", TargetID: c.ID, Target: c.Name})
+	})
+}
+
+// Delete removes a customer that has no end users, for good; the audit trail
+// keeps its name.
+// Errors: Forbidden, NotFound, Conflict (it still has end users).
+func (s *Service) Delete(ctx context.Context, a audit.Actor, id string) error {
+	if err := requireManager(a); err != nil {
+		return err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		c, err := Get(ctx, tx, a.TenantID, id)
+		if err != nil {
+			return err
+		}
+		n, err := tx.NewSelect().Table("end_users").Where("tenant_id = ? AND customer_id = ?", a.TenantID, c.ID).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("customer: count end users: %w", err)
+		}
+		if n > 0 {
+			return hasEndUsers(int(n))
+		}
+		if _, err := tx.NewDelete().Model((*Customer)(nil)).Where("tenant_id = ? AND id = ?", a.TenantID, c.ID).Exec(ctx); err != nil {
+			if isForeignKeyViolation(err) {
+				return hasEndUsers(1)
+			}
+			return fmt.Errorf("customer: delete: %w", err)
+		}
+		return audit.Record(ctx, tx, now, a, audit.Entry{Action: "customer.delete", TargetType: "customer", TargetID: c.ID, Target: c.Name})
+	})
+}
+
+// hasEndUsers is the Conflict of deleting a customer with n end users.
+func hasEndUsers(n int) error {
+	if n == 1 {
+		return apperr.New(apperr.Conflict, "Remove or move its 1 end user first.")
+	}
+	return apperr.New(apperr.Conflict, "Remove or move its %d end users first.", n)
+}
+
+// Exists reports whether the tenant has at least one customer, archived or
+// not (the dashboard's on-boarding step 3).
+func Exists(ctx context.Context, idb bun.IDB, tenantID string) (bool, error) {
+	ok, err := idb.NewSelect().Model((*Customer)(nil)).Where("tenant_id = ?", tenantID).Exists(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("customer: exists: %w", err)
+	}
+	return ok, nil
+}

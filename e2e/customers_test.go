@@ -1,0 +1,77 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/latchkey/latchkey/app/apptest"
+	"github.com/latchkey/latchkey/app/customer"
+	"github.com/latchkey/latchkey/db"
+)
+
+// TestBrowserCreateCustomer creates the first customer through the form: a
+// bad domain first shows an inline error and keeps what was typed, the fixed
+// form creates it, and the list shows it with zero counts; the live search
+// finds it and its link opens it.
+func TestBrowserCreateCustomer(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, db.SQLite)
+	f := env.Setup("Acme IT")
+	p := newPage(t, env.URL)
+	signIn(p, f.Primary.Email)
+
+	p.open("/customers")
+	p.wait(tid("customers-empty"))
+	p.click(tid("create-first-customer"))
+	p.wait(tid("customer-form"))
+	p.fill(`#f-name`, "Contoso Ltd")
+	p.fill(`#f-domains`, "contoso.com, https://contoso.net/login")
+	p.click(tid("customer-submit"))
+	p.wait(tid("error-domains"))
+	require.Contains(t, p.text(tid("error-domains")), "contoso.net")
+	name, err := chromedpValue(p, `#f-name`)
+	require.NoError(t, err)
+	require.Equal(t, "Contoso Ltd", name, "the form keeps what was typed")
+	p.screenshot("customer-form-error")
+
+	p.fill(`#f-domains`, "contoso.com contoso.net")
+	p.click(tid("customer-submit"))
+	p.wait(tid("customer-name"))
+	require.Equal(t, "Contoso Ltd", p.text(tid("customer-name")))
+	require.Equal(t, "contoso.com, contoso.net", p.text(tid("customer-domains")))
+	require.Contains(t, p.text(tid("flash")), "Contoso Ltd was created")
+	id := strings.TrimPrefix(p.location(), "/customers/")
+	c, err := customer.Get(context.Background(), env.App.DB.Bun, f.Tenant.ID, id)
+	require.NoError(t, err)
+	require.Equal(t, "contoso.com,contoso.net", c.Domains)
+
+	// A second one, so that the search has something to leave out.
+	p.open("/customers/new")
+	p.fill(`#f-name`, "Fabrikam")
+	p.click(tid("customer-submit"))
+	p.wait(tid("customer-name"))
+
+	p.open("/customers")
+	row := `[data-testid="customer-row-` + id + `"]`
+	p.wait(tid("customer-row-" + id))
+	for _, k := range []string{"end_users", "self_serve", "registered", "accessed", "locked"} {
+		require.Equal(t, "0", p.text(chromedp.CSS(row+` [data-testid="count-`+k+`"]`)), k)
+	}
+	require.Equal(t, "Manual", p.text(chromedp.CSS(row+` [data-testid="customer-source"]`)))
+	p.screenshot("customers-list")
+
+	// The live search narrows the results and puts the search in the URL.
+	p.fill(`#f-q`, "contoso.n")
+	p.waitFor(`document.querySelectorAll('[data-testid^="customer-row-"]').length === 1`)
+	p.waitFor(`location.search.includes("q=contoso.n")`)
+	require.True(t, p.exists(row))
+
+	p.click(chromedp.CSS(row + ` [data-testid="customer-link"]`))
+	p.wait(tid("customer-name"))
+	require.Equal(t, "/customers/"+id, p.location())
+	require.Equal(t, "0", p.text(tid("count-end_users")))
+}
