@@ -25,7 +25,8 @@ type Filter struct {
 	PerPage    int // 50 by default
 }
 
-// SortColumns are the sortable columns and their SQL (alias eu.).
+// SortColumns are the sortable columns and their SQL (end_users aliased eu,
+// and for "customer" the customer joined as c).
 var SortColumns = map[string]string{
 	"name":      "lower(eu.last_name), lower(eu.first_name)",
 	"username":  "lower(eu.username)",
@@ -37,7 +38,7 @@ var SortColumns = map[string]string{
 	"expires":   "eu.password_expires_at",
 	"locked":    "eu.locked",
 	"access":    "eu.last_access_at",
-	"customer":  "eu.customer_id",
+	"customer":  "lower(c.name)",
 }
 
 // DefaultPerPage is the grid's page size.

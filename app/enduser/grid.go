@@ -1,0 +1,348 @@
+package enduser
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Row is one line of the end-user grid: the end user and its customer's name
+// (shown on the tenant-wide grid). Grid and Page fill the fields the grid
+// shows (gridColumns), not the welcome, link and bookkeeping times.
+type Row struct {
+	EndUser
+	CustomerName string
+}
+
+// gridRow is what the grid statement scans: a Row plus the total (-1 when
+// the statement did not count).
+type gridRow struct {
+	EndUser      `bun:",extend"`
+	CustomerName string `bun:"customer_name"`
+	Total        int    `bun:"grid_total"`
+}
+
+// visibleCustomerJoin joins an end user (eu) to its customer (c), leaving out
+// archived customers: their end users are hidden everywhere in the grid.
+const visibleCustomerJoin = "JOIN customers AS c ON c.id = eu.customer_id AND c.archived_at IS NULL"
+
+// gridColumns are the end-user columns the grid shows or sorts by (not
+// eu.*: reading fewer columns makes a page measurably cheaper).
+const gridColumns = "eu.id, eu.tenant_id, eu.customer_id, eu.username, eu.first_name, eu.last_name, eu.email, eu.email_source, " +
+	"eu.mobile, eu.mobile_source, eu.source, eu.self_serve_enabled, eu.privileged, eu.locked, eu.password_expires_at, " +
+	"eu.first_access_at, eu.last_access_at"
+
+// notArchived keeps end users (eu) whose customer is not archived, without
+// a join: the few archived customers' ids are looked up once per statement.
+const notArchived = "eu.customer_id NOT IN (SELECT ca.id FROM customers AS ca WHERE ca.tenant_id = ? AND ca.archived_at IS NOT NULL)"
+
+// perPage bounds f.PerPage.
+func (f Filter) perPage() int {
+	switch {
+	case f.PerPage <= 0:
+		return DefaultPerPage
+	case f.PerPage > 500:
+		return 500
+	}
+	return f.PerPage
+}
+
+func (f Filter) page() int { return max(1, f.Page) }
+
+func (f Filter) offset() int { return (f.page() - 1) * f.perPage() }
+
+// OrderBy is the ORDER BY list of the filter's sort: the sort column in the
+// chosen direction, NULLs last on both databases (written as "x IS NULL, x"
+// so that an index on those expressions serves it on SQLite too), then eu.id
+// so that rows with equal keys keep one order across pages.
+func (f Filter) OrderBy() []string {
+	sort := f.Sort
+	if _, ok := SortColumns[sort]; !ok {
+		sort = "name"
+	}
+	dir := " ASC"
+	if f.Desc {
+		dir = " DESC"
+	}
+	var out []string
+	for _, e := range splitTopLevel(SortColumns[sort]) {
+		if gridNullable[sort] {
+			out = append(out, "("+e+" IS NULL) ASC")
+		}
+		out = append(out, e+dir)
+	}
+	return append(out, "eu.id"+dir)
+}
+
+// gridNullable are the sort columns that may be NULL.
+var gridNullable = map[string]bool{"expires": true, "access": true}
+
+// splitTopLevel splits a comma-separated SQL list outside parentheses.
+func splitTopLevel(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, strings.TrimSpace(s[start:i]))
+				start = i + 1
+			}
+		}
+	}
+	return append(out, strings.TrimSpace(s[start:]))
+}
+
+// Grid returns one page of the tenant's end users that match f, in f's sort
+// order, and how many match in all. It is one statement: the page (end users
+// of non-archived customers, the filter, ORDER BY with an id tie-break,
+// LIMIT/OFFSET) as a derived table joined to the customers' names, with the
+// total as a scalar subquery. Only a page past the end (no rows) costs a
+// second statement to learn the total. GridService.Page is the same with
+// the total cached.
+func Grid(ctx context.Context, idb bun.IDB, tenantID string, f Filter, now time.Time) (rows []Row, total int, err error) {
+	var scanned []gridRow
+	if err := gridStatement(idb, &scanned, tenantID, f, now, true).Scan(ctx); err != nil {
+		return nil, 0, fmt.Errorf("enduser: grid: %w", err)
+	}
+	if len(scanned) == 0 {
+		if f.page() == 1 {
+			return nil, 0, nil
+		}
+		n, err := Count(ctx, idb, tenantID, f, now)
+		return nil, n, err
+	}
+	return toRows(scanned), scanned[0].Total, nil
+}
+
+func toRows(scanned []gridRow) []Row {
+	if len(scanned) == 0 {
+		return nil
+	}
+	rows := make([]Row, len(scanned))
+	for i := range scanned {
+		rows[i] = Row{EndUser: scanned[i].EndUser, CustomerName: scanned[i].CustomerName}
+	}
+	return rows
+}
+
+// gridStatement is the grid's one statement (see Grid); without withCount
+// the total column is -1. The page is chosen in a derived table (aliased eu
+// inside and out, so that OrderBy serves both) before the customers' names
+// are joined: only 50 rows meet the join, and the ORDER BY … LIMIT can run
+// along an index.
+func gridStatement(idb bun.IDB, dest *[]gridRow, tenantID string, f Filter, now time.Time, withCount bool) *bun.SelectQuery {
+	inner := idb.NewSelect().TableExpr("end_users AS eu").ColumnExpr(gridColumns)
+	if f.Sort == "customer" {
+		inner = inner.Join(visibleCustomerJoin)
+	} else {
+		inner = inner.Where(notArchived, tenantID)
+	}
+	inner = f.Where(inner, tenantID, now)
+	for _, o := range f.OrderBy() {
+		inner = inner.OrderExpr(o)
+	}
+	inner = inner.Limit(int64(f.perPage())).Offset(int64(f.offset()))
+
+	q := idb.NewSelect().Model(dest).ModelTableExpr("(?) AS eu", inner).
+		ColumnExpr(gridColumns).ColumnExpr("c.name AS customer_name").
+		Join("JOIN customers AS c ON c.id = eu.customer_id")
+	if withCount {
+		q = q.ColumnExpr("(?) AS grid_total", countQuery(idb, tenantID, f, now))
+	} else {
+		q = q.ColumnExpr("-1 AS grid_total")
+	}
+	for _, o := range f.OrderBy() {
+		q = q.OrderExpr(o)
+	}
+	return q
+}
+
+// GridSQL is the SQL of the grid's statement (with the total when withCount),
+// for EXPLAIN in benchmarks and tests.
+func GridSQL(idb bun.IDB, tenantID string, f Filter, now time.Time, withCount bool) string {
+	return gridStatement(idb, &[]gridRow{}, tenantID, f, now, withCount).String()
+}
+
+func countQuery(idb bun.IDB, tenantID string, f Filter, now time.Time) *bun.SelectQuery {
+	q := idb.NewSelect().TableExpr("end_users AS eu").ColumnExpr("count(*)").Where(notArchived, tenantID)
+	return f.Where(q, tenantID, now)
+}
+
+// Count returns how many of the tenant's end users (of non-archived
+// customers) match f.
+func Count(ctx context.Context, idb bun.IDB, tenantID string, f Filter, now time.Time) (int, error) {
+	var n int
+	if err := countQuery(idb, tenantID, f, now).Scan(ctx, &n); err != nil {
+		return 0, fmt.Errorf("enduser: count: %w", err)
+	}
+	return n, nil
+}
+
+// Pages is the number of pages of total rows at f's page size (at least 1).
+func (f Filter) Pages(total int) int {
+	per := f.perPage()
+	return max(1, (total+per-1)/per)
+}
+
+// Filtered reports whether the filter narrows the view (a search or any
+// filter, not sort or page): an empty result then means "no matches", not
+// "no end users yet". The customer of a customer's grid does not count.
+func (f Filter) Filtered() bool {
+	return f.Query != "" || f.Status != "" || f.SelfServe != "" || f.Source != "" || f.Locked != "" || f.Expiring > 0
+}
+
+// CustomerOption is a customer in the grid's customer filter.
+type CustomerOption struct {
+	ID   string `bun:"id"`
+	Name string `bun:"name"`
+}
+
+// CustomerOptions returns the tenant's customers that are not archived, by
+// name, for the tenant-wide grid's customer filter.
+func CustomerOptions(ctx context.Context, idb bun.IDB, tenantID string) ([]CustomerOption, error) {
+	var out []CustomerOption
+	err := idb.NewSelect().TableExpr("customers").Column("id", "name").
+		Where("tenant_id = ? AND archived_at IS NULL", tenantID).
+		OrderExpr("lower(name), id").Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("enduser: customers: %w", err)
+	}
+	return out, nil
+}
+
+// VisibleRow returns one end user of the tenant with its customer's name, for
+// the grid's row endpoints; end users of archived customers are left out.
+// Errors: NotFound (also for another tenant's end user).
+func VisibleRow(ctx context.Context, idb bun.IDB, tenantID, id string) (*Row, error) {
+	var r gridRow
+	err := idb.NewSelect().Model(&r).ModelTableExpr("end_users AS eu").
+		ColumnExpr("eu.*").ColumnExpr("c.name AS customer_name").ColumnExpr("0 AS grid_total").
+		Join(visibleCustomerJoin).Where("eu.tenant_id = ? AND eu.id = ?", tenantID, id).Scan(ctx)
+	if err != nil {
+		return nil, gridNotFoundOr("get", err)
+	}
+	return &Row{EndUser: r.EndUser, CustomerName: r.CustomerName}, nil
+}
+
+// Counting every matching end user is the grid's one costly part (a scan of
+// up to the tenant's whole table), and the total rarely changes between two
+// pages: GridService keeps the totals it counted, per tenant and filter, and
+// trusts one only while no statement of this process has written end users
+// or customers since shortly before it was counted, and for countTTL at most
+// (writes by other processes sharing the database).
+const (
+	countTTL = 10 * time.Second
+	// countSettle is how long after its last write statement a transaction
+	// is taken to have committed: a total counted sooner may miss the write.
+	countSettle = 2 * time.Second
+	countMax    = 4096 // cached totals per service
+)
+
+type countEntry struct {
+	total int
+	at    time.Time // when the counting statement started
+}
+
+type countCache struct {
+	mu        sync.Mutex
+	entries   map[string]countEntry
+	lastWrite atomic.Int64 // unix nanoseconds of the last write to end_users or customers
+}
+
+// countKey is the tenant and the filter without page and sort; a window of
+// days from now ("expiring") moves, so it is counted again each minute.
+func countKey(tenantID string, f Filter, now time.Time) string {
+	v := f.Values(true)
+	v.Del("page")
+	v.Del("sort")
+	v.Del("dir")
+	k := tenantID + "\x00" + v.Encode()
+	if f.Expiring > 0 {
+		k += "\x00" + now.UTC().Truncate(time.Minute).Format(time.RFC3339)
+	}
+	return k
+}
+
+func (c *countCache) get(key string, wall time.Time) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok {
+		return 0, false
+	}
+	last := time.Unix(0, c.lastWrite.Load())
+	if wall.Sub(e.at) > countTTL || !e.at.After(last.Add(countSettle)) {
+		delete(c.entries, key)
+		return 0, false
+	}
+	return e.total, true
+}
+
+func (c *countCache) put(key string, total int, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= countMax {
+		for k, e := range c.entries {
+			if at.Sub(e.at) > countTTL {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= countMax {
+			clear(c.entries)
+		}
+	}
+	c.entries[key] = countEntry{total: total, at: at}
+}
+
+// AfterQuery notes writes to end users and customers (a bun query hook).
+func (c *countCache) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	if e.Operation() == "SELECT" {
+		return
+	}
+	if strings.Contains(e.Query, "end_users") || strings.Contains(e.Query, "customers") {
+		c.lastWrite.Store(time.Now().UnixNano())
+	}
+}
+
+// BeforeQuery does nothing (a bun query hook).
+func (c *countCache) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+
+// Page is Grid with the total taken from the service's cache when it can be
+// trusted: one statement per page, which then only walks the rows it shows.
+// The page itself is always read fresh; a total that the rows contradict is
+// counted again.
+func (s *GridService) Page(ctx context.Context, tenantID string, f Filter, now time.Time) (rows []Row, total int, err error) {
+	key := countKey(tenantID, f, now)
+	start := time.Now()
+	total, cached := s.counts.get(key, start)
+	var scanned []gridRow
+	if err := gridStatement(s.db.Bun, &scanned, tenantID, f, now, !cached).Scan(ctx); err != nil {
+		return nil, 0, fmt.Errorf("enduser: grid: %w", err)
+	}
+	rows = toRows(scanned)
+	per, off := f.perPage(), f.offset()
+	switch {
+	case !cached && len(scanned) > 0:
+		total = scanned[0].Total
+	case len(rows) > 0 && len(rows) < per, len(rows) == 0 && f.page() == 1:
+		total = off + len(rows) // the last page: exact without counting
+	case cached && len(rows) == per && total >= off+per:
+		return rows, total, nil
+	default: // past the end, or the cached total is behind the rows
+		if total, err = Count(ctx, s.db.Bun, tenantID, f, now); err != nil {
+			return nil, 0, err
+		}
+	}
+	s.counts.put(key, total, start)
+	return rows, total, nil
+}
