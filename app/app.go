@@ -19,9 +19,11 @@ import (
 	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/credential"
+	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
@@ -76,7 +78,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		rcfg.FetchPollInterval = 100 * time.Millisecond
 		rcfg.FetchCooldown = 50 * time.Millisecond
 	}
-	jobDeps := jobs.Deps{Config: cfg, DB: d, Log: log, Now: now}
+	// The welcome worker needs the end-user onboarding service, which enqueues
+	// jobs through the queue created below from these workers: jobRef
+	// forwards to the queue once it exists.
+	jobRef := &queueRef{}
+	onboarding := enduser.NewOnboarding(enduser.OnboardingDeps{DB: d, Jobs: jobRef, Mail: notify.NewQueue(jobRef, now), Link: cfg.Link, Now: now, Log: log})
+	jobDeps := jobs.Deps{Config: cfg, DB: d, Log: log, Now: now, Onboarding: onboarding}
 	if cfg.SMTP.Enabled() {
 		jobDeps.Mailer = notify.NewSMTPMailer(cfg.SMTP)
 	}
@@ -90,6 +97,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		d.Close()
 		return nil, err
 	}
+	jobRef.q = q
 
 	sm := scs.New()
 	if d.Dialect == db.SQLite {
@@ -113,8 +121,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	hasher := credential.NewHasher(max(2, runtime.NumCPU()))
 	mail := notify.NewQueue(q, now)
 	logins := login.NewService(login.Deps{DB: d, Hasher: hasher, Keys: keys, Mail: mail, Link: cfg.Link, Now: now, Log: log})
-	srv := web.New(web.Deps{Config: cfg, Log: log, DB: d, Sessions: sm, Keys: keys, Hasher: hasher, Mail: mail, Logins: logins, Now: now})
+	srv := web.New(web.Deps{Config: cfg, Log: log, DB: d, Sessions: sm, Keys: keys, Hasher: hasher, Mail: mail, Logins: logins, Onboarding: onboarding, Now: now})
 	return &App{Config: cfg, Log: log, DB: d, Queue: q, Web: srv, Logins: logins, Keys: keys}, nil
+}
+
+// queueRef forwards job inserts to a queue set after construction (see New).
+type queueRef struct{ q *db.Queue }
+
+func (r *queueRef) InsertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	return r.q.InsertTx(ctx, tx, args, opts)
+}
+
+func (r *queueRef) InsertManyTx(ctx context.Context, tx *db.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error) {
+	return r.q.InsertManyTx(ctx, tx, params)
 }
 
 // loadKeys returns the key-encryption keys: LATCHKEY_MASTER_KEY, or a 0600

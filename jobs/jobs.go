@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/latchkey/latchkey/app/config"
+	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/jobs/jobargs"
@@ -24,6 +25,8 @@ type Deps struct {
 	// Mailer delivers email; nil when SMTP is not configured (email then
 	// stays in the outbox).
 	Mailer notify.Mailer
+	// Onboarding writes end users' welcome emails (send_welcome).
+	Onboarding *enduser.Onboarding
 }
 
 // Workers registers every worker.
@@ -33,6 +36,9 @@ func Workers(d Deps) *river.Workers {
 	// BEGIN email worker registration
 	river.AddWorker(w, &sendEmailWorker{d: d})
 	// END email worker registration
+	// BEGIN welcome worker registration
+	river.AddWorker(w, &sendWelcomeWorker{d: d})
+	// END welcome worker registration
 	return w
 }
 

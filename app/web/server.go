@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/credential"
+	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
@@ -29,7 +30,9 @@ type Deps struct {
 	Hasher   *credential.Hasher
 	Mail     *notify.Queue
 	Logins   *login.Service
-	Now      func() time.Time
+	// Onboarding is the end users' CSV import and welcome email.
+	Onboarding *enduser.Onboarding
+	Now        func() time.Time
 }
 
 // Server is the HTTP application.

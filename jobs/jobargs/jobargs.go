@@ -3,6 +3,8 @@
 // stable snake_case names; never put secrets in arguments.
 package jobargs
 
+import "time"
+
 // SendEmail delivers one row of the messages table (render, then SMTP or outbox).
 type SendEmail struct {
 	MessageID string `json:"message_id"`
@@ -16,3 +18,14 @@ type CleanSessions struct{}
 
 // Kind implements river.JobArgs.
 func (CleanSessions) Kind() string { return "clean_sessions" }
+
+// SendWelcome writes the welcome email of one end user, with a new enrolment
+// link. Unique by end user (not by RequestedAt) and day: at most one welcome
+// a day. RequestedAt lets a retry see that the welcome went out already.
+type SendWelcome struct {
+	EndUserID   string    `json:"end_user_id" river:"unique"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// Kind implements river.JobArgs.
+func (SendWelcome) Kind() string { return "send_welcome" }
