@@ -29,10 +29,11 @@ func (s *Server) routes() {
 	setup := &setupHandler{s}
 	lh := &loginsHandler{s}
 	uploads := map[string]bodyRule{
-		"/setup/settings":        {limit: uploadBodyLimit, tooLarge: s.uploadTooLarge},
-		"/settings":              {limit: uploadBodyLimit, tooLarge: s.uploadTooLarge},
-		"/logins/import":         {limit: importBodyLimit, tooLarge: lh.importTooLarge},
-		"/logins/import/confirm": {limit: importBodyLimit, tooLarge: lh.importTooLarge},
+		"/setup/settings":                 {limit: uploadBodyLimit, tooLarge: s.uploadTooLarge},
+		"/settings":                       {limit: uploadBodyLimit, tooLarge: s.uploadTooLarge},
+		"/logins/import":                  {limit: importBodyLimit, tooLarge: lh.importTooLarge},
+		"/logins/import/confirm":          {limit: importBodyLimit, tooLarge: lh.importTooLarge},
+		"/customers/:id/end-users/import": {limit: endUserImportBodyLimit, tooLarge: (&endUserImportHandler{s}).importTooLarge},
 	}
 	app := e.Group("", echo.WrapMiddleware(s.Sessions.LoadAndSave), s.idleTimeout, s.loadLogin, s.limitBody(uploads), s.csrf, s.setupGate)
 
@@ -54,6 +55,9 @@ func (s *Server) routes() {
 
 	// End users' public pages (welcome.go): the welcome link, phone first.
 	// BEGIN end-user public routes
+	welcome := &welcomeHandler{s}
+	app.GET("/welcome/:token", welcome.showWelcome)
+	app.POST("/welcome/:token/mobile", welcome.saveMobile)
 	// END end-user public routes
 
 	// Setup wizard (setup.go): the Primary's login first, then the MSP's settings.
@@ -82,10 +86,37 @@ func (s *Server) routes() {
 	signed := app.Group("", requireLogin)
 	signed.GET("", s.dashboard)
 	// BEGIN customer routes (customers.go)
+	ch := newCustomersHandler(s)
+	signed.GET("/customers", ch.showCustomers)
+	customerAdmin := signed.Group("", requireRole(login.RolePrimary, login.RoleSuper, login.RoleTechnician))
+	customerAdmin.GET("/customers/new", ch.showNew)
+	customerAdmin.POST("/customers", ch.create)
+	signed.GET("/customers/:id", ch.showCustomer)
+	customerAdmin.GET("/customers/:id/edit", ch.showEdit)
+	customerAdmin.POST("/customers/:id", ch.save)
+	customerAdmin.POST("/customers/:id/archive", ch.archive)
+	customerAdmin.POST("/customers/:id/unarchive", ch.unarchive)
+	customerAdmin.POST("/customers/:id/delete", ch.deleteCustomer)
 	// END customer routes
 	// BEGIN end-user grid routes (endusers.go)
+	eu := newEndUsersHandler(s)
+	signed.GET("/end-users", eu.showGrid)
+	signed.GET("/end-users.csv", eu.exportCSV)
+	signed.GET("/customers/:id/end-users", eu.showCustomerGrid)
+	signed.GET("/customers/:id/end-users.csv", eu.exportCustomerCSV)
+	signed.GET("/end-users/:id/row", eu.showRow)
+	signed.GET("/end-users/:id/edit/:field", eu.editContact)
+	signed.POST("/end-users/:id/contact/:field", eu.saveContact)
+	signed.POST("/end-users/:id/self-serve", eu.setSelfServe)
+	signed.POST("/end-users/bulk/self-serve", eu.bulkSelfServe)
 	// END end-user grid routes
 	// BEGIN end-user import and welcome routes (enduser_import.go, welcome.go)
+	eih := &endUserImportHandler{s}
+	signed.GET("/customers/:id/end-users/import", eih.showImport)
+	signed.POST("/customers/:id/end-users/import", eih.previewImport) // CSV upload: see uploads
+	signed.POST("/customers/:id/end-users/import/:upload/confirm", eih.confirmImport)
+	signed.POST("/end-users/bulk/welcome", welcome.sendBulk)
+	signed.POST("/end-users/:id/welcome", welcome.sendOne)
 	// END end-user import and welcome routes
 
 	// Primary and Super only.
