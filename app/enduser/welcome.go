@@ -99,6 +99,9 @@ func (s *Onboarding) SendWelcome(ctx context.Context, a audit.Actor, sel Selecti
 	}
 	now = now.UTC()
 	err = s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		if err := requireTenantSelfServe(ctx, tx, a.TenantID); err != nil {
+			return err
+		}
 		var cands []welcomeCandidate
 		q := tx.NewSelect().TableExpr("end_users AS eu").ColumnExpr("eu.id, eu.email, eu.unlinked_at")
 		if sel.All {
@@ -146,6 +149,9 @@ func (s *Onboarding) SendWelcomeTo(ctx context.Context, a audit.Actor, endUserID
 	err = s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		u, err := Get(ctx, tx, a.TenantID, endUserID)
 		if err != nil {
+			return err
+		}
+		if err := requireTenantSelfServe(ctx, tx, a.TenantID); err != nil {
 			return err
 		}
 		if u.Email == "" {
@@ -221,6 +227,9 @@ func (s *Onboarding) DeliverWelcome(ctx context.Context, endUserID string, reque
 		t, err := tenant.Get(ctx, tx, u.TenantID)
 		if err != nil {
 			return err
+		}
+		if !t.SelfServeEnabled {
+			return nil // turned off for the whole MSP since it was queued: send nothing
 		}
 		c, err := customer.Get(ctx, tx, u.TenantID, u.CustomerID)
 		if err != nil {
@@ -425,4 +434,18 @@ func MaskMobile(e164 string) string {
 		return cc + "•••"
 	}
 	return cc + "••• ••• " + national[len(national)-3:]
+}
+
+// requireTenantSelfServe refuses to write to end users while self-serve is
+// off for the whole MSP (the tenant switch overrides everything: nothing is
+// sent to end users). Errors: Conflict.
+func requireTenantSelfServe(ctx context.Context, idb bun.IDB, tenantID string) error {
+	t, err := tenant.Get(ctx, idb, tenantID)
+	if err != nil {
+		return err
+	}
+	if !t.SelfServeEnabled {
+		return apperr.New(apperr.Conflict, "Self-serve is turned off for the whole MSP in Settings, so nothing is sent to end users. Turn it on in Settings first.")
+	}
+	return nil
 }

@@ -233,3 +233,24 @@ func TestMaskMobile(t *testing.T) {
 	require.Equal(t, "+••• ••• 456", enduser.MaskMobile("+99912345456"))
 	require.Equal(t, "", enduser.MaskMobile(""))
 }
+
+func TestWelcomeNotSentWhileTenantSelfServeIsOff(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := setup(t, d)
+		ctx := context.Background()
+		ann := f.addUser(t, "ann", func(u *enduser.EndUser) { u.FirstName, u.Email = "Ann", "ann@globex.example" })
+		// Queued while on, then the MSP turns self-serve off before delivery: nothing is sent.
+		_, err := f.svc.SendWelcomeTo(ctx, f.actor, ann.ID, f.clock.Now())
+		require.NoError(t, err)
+		_, err = d.Bun.NewUpdate().Table("tenants").Set("self_serve_enabled = ?", false).Where("id = ?", f.actor.TenantID).Exec(ctx)
+		require.NoError(t, err)
+		require.NoError(t, f.svc.DeliverWelcome(ctx, ann.ID, f.clock.Now()))
+		require.Equal(t, 0, f.count(t, "messages", "kind = ?", enduser.WelcomeKind))
+		// And nothing can be queued while it is off.
+		_, err = f.svc.SendWelcomeTo(ctx, f.actor, ann.ID, f.clock.Now())
+		require.Equal(t, apperr.Conflict, apperr.CodeOf(err))
+		_, _, err = f.svc.SendWelcome(ctx, f.actor, enduser.Selection{IDs: []string{ann.ID}}, f.clock.Now())
+		require.Equal(t, apperr.Conflict, apperr.CodeOf(err))
+	})
+}
