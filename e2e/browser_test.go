@@ -161,17 +161,35 @@ func tid(id string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + id + `
 func (p *page) wait(sel chromedp.CSS) {
 	p.t.Helper()
 	p.waitFor(`(() => { const e = document.querySelector(` + jsString(string(sel)) + `); return !!e && e.getClientRects().length > 0 })()`)
+	p.settle()
+}
+
+// settle waits until htmx has no request, swap or settle in progress, so
+// that focus moves made after a swap (autofocus) are done before typing.
+func (p *page) settle() {
+	p.t.Helper()
+	p.waitFor(`document.readyState === "complete" && !document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
 }
 
 func (p *page) click(sel chromedp.CSS) { p.t.Helper(); p.wait(sel); p.do(chromedp.Click(sel)) }
 
-// fill replaces the value of an input by typing into it.
+// fill replaces the value of an input by typing into it, and checks that the
+// field holds the text afterwards (if focus moved while typing, it sets the
+// value and fires the input events a user's typing would).
 func (p *page) fill(sel chromedp.CSS, text string) {
 	p.t.Helper()
 	p.wait(sel)
-	_, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+jsString(string(sel))+`); e.value = ""; return true })()`))
+	q := jsString(string(sel))
+	_, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+q+`); e.value = ""; return true })()`))
 	require.NoError(p.t, err)
 	p.do(chromedp.SendKeys(sel, text))
+	ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+q+`); return e.value === `+jsString(text)+` })()`))
+	require.NoError(p.t, err)
+	if !ok {
+		_, err = chromedp.Run(p.ctx, chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+q+`); e.focus(); e.value = `+jsString(text)+`;
+			e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); return true })()`))
+		require.NoError(p.t, err)
+	}
 }
 
 func (p *page) text(sel chromedp.CSS) string {
