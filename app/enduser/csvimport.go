@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey/app/apperr"
 	"github.com/latchkey/latchkey/app/audit"
+	"github.com/latchkey/latchkey/app/csvfile"
 	"github.com/latchkey/latchkey/app/customer"
 	"github.com/latchkey/latchkey/app/tenant"
 	"github.com/latchkey/latchkey/db"
@@ -150,27 +150,6 @@ type ImportResult struct {
 	Kept int
 }
 
-// importFileError is a problem with the whole file, reported on the form's file field.
-func importFileError(format string, args ...any) error {
-	return apperr.Field("file", fmt.Sprintf(format, args...))
-}
-
-// importNormHeader lowercases a header and drops spaces, underscores, hyphens and
-// dots ("First Name", "first_name" and "FIRSTNAME" are the same column).
-func importNormHeader(h string) string {
-	h = strings.ToLower(strings.TrimSpace(h))
-	return strings.NewReplacer(" ", "", "_", "", "-", "", ".", "", "\u00a0", "").Replace(h)
-}
-
-// importColumnName is a spreadsheet column letter (0 → A, 26 → AA).
-func importColumnName(i int) string {
-	s := ""
-	for i++; i > 0; i = (i - 1) / 26 {
-		s = string(rune('A'+(i-1)%26)) + s
-	}
-	return s
-}
-
 // ParseImport reads an import file of end users: a header row naming the
 // columns (Username is required; First Name, Last Name, Email and Mobile are
 // optional; any order and case; "User name", "Login" and "sAMAccountName"
@@ -182,32 +161,19 @@ func importColumnName(i int) string {
 // problems of single rows are in each row's Errors, and those rows are
 // rejected. It does not look at the database: see PreviewImport.
 func ParseImport(r io.Reader) (*ImportPreview, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxImportBytes+1))
+	msgs := csvfile.Messages{
+		TooLarge: fmt.Sprintf("The file is larger than 10 MB. Split it into files of at most %d end users.", MaxImportRows),
+		Empty:    fmt.Sprintf("The file is empty. Its first row must name the columns, like %s.", ImportHeader),
+	}
+	data, err := csvfile.Read(r, MaxImportBytes, msgs)
 	if err != nil {
-		return nil, fmt.Errorf("enduser: read import: %w", err)
+		return nil, err
 	}
-	if len(data) > MaxImportBytes {
-		return nil, importFileError("The file is larger than 10 MB. Split it into files of at most %d end users.", MaxImportRows)
-	}
-	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
-		return nil, importFileError("The file is saved as UTF-16. Save it as CSV UTF-8 (in Excel: Save As, “CSV UTF-8 (Comma delimited)”) and upload it again.")
-	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	if !utf8.Valid(data) {
-		return nil, importFileError("The file is not UTF-8 text. Save it as CSV UTF-8 (in Excel: Save As, “CSV UTF-8 (Comma delimited)”) and upload it again.")
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, importFileError("The file is empty. Its first row must name the columns, like %s.", ImportHeader)
-	}
-
-	cr := csv.NewReader(bytes.NewReader(data))
-	cr.Comma = importSeparator(data)
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
+	cr := csvfile.NewReader(data)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err != nil {
-		return nil, importCSVError(err)
+		return nil, csvfile.ParseError(err, msgs)
 	}
 	header = append([]string(nil), header...)
 
@@ -215,7 +181,7 @@ func ParseImport(r io.Reader) (*ImportPreview, error) {
 	var unknown []string
 	blank := map[int]bool{} // columns without a header
 	for i, h := range header {
-		key := importNormHeader(h)
+		key := csvfile.NormHeader(h)
 		if key == "" {
 			blank[i] = true
 			continue
@@ -233,7 +199,7 @@ func ParseImport(r io.Reader) (*ImportPreview, error) {
 			continue
 		}
 		if j, dup := cols[col]; dup {
-			return nil, importFileError("The columns %q and %q both mean %s. Keep one of them.",
+			return nil, csvfile.FileError("The columns %q and %q both mean %s. Keep one of them.",
 				strings.TrimSpace(header[j]), strings.TrimSpace(h), importColumnLabel(col))
 		}
 		cols[col] = i
@@ -248,13 +214,13 @@ func ParseImport(r io.Reader) (*ImportPreview, error) {
 			if len(got) > 80 {
 				got = got[:80] + "…"
 			}
-			return nil, importFileError("The first row must name the columns, like %s (in any order), but it reads %q.", ImportHeader, got)
+			return nil, csvfile.FileError("The first row must name the columns, like %s (in any order), but it reads %q.", ImportHeader, got)
 		}
-		return nil, importFileError("The file has %s Latchkey does not import: %s. Remove %s so that only the columns %s remain (Username is required, the others are optional).",
+		return nil, csvfile.FileError("The file has %s Latchkey does not import: %s. Remove %s so that only the columns %s remain (Username is required, the others are optional).",
 			noun, strings.Join(unknown, ", "), pron, ImportHeader)
 	}
 	if _, ok := cols[importColUsername]; !ok {
-		return nil, importFileError("The header row has no Username column (also accepted: User name, Login, sAMAccountName). The first row must name the columns, like %s.", ImportHeader)
+		return nil, csvfile.FileError("The header row has no Username column (also accepted: User name, Login, sAMAccountName). The first row must name the columns, like %s.", ImportHeader)
 	}
 
 	p := &ImportPreview{}
@@ -270,14 +236,14 @@ func ParseImport(r io.Reader) (*ImportPreview, error) {
 			break
 		}
 		if err != nil {
-			return nil, importCSVError(err)
+			return nil, csvfile.ParseError(err, msgs)
 		}
 		line, _ := cr.FieldPos(0)
-		if importBlankRow(rec) {
+		if csvfile.BlankRow(rec) {
 			continue
 		}
 		if len(p.Rows) == MaxImportRows {
-			return nil, importFileError("The file has more than %d end users. Import at most %d at a time.", MaxImportRows, MaxImportRows)
+			return nil, csvfile.FileError("The file has more than %d end users. Import at most %d at a time.", MaxImportRows, MaxImportRows)
 		}
 		value := func(key string) string {
 			if i, ok := cols[key]; ok && i < len(rec) {
@@ -291,7 +257,7 @@ func ParseImport(r io.Reader) (*ImportPreview, error) {
 			if i >= len(header) && strings.TrimSpace(rec[i]) != "" {
 				row.addError("row", "This row has more values than the header row has columns.")
 			} else if blank[i] && strings.TrimSpace(rec[i]) != "" {
-				row.addError("row", fmt.Sprintf("Column %s has a value but no header.", importColumnName(i)))
+				row.addError("row", fmt.Sprintf("Column %s has a value but no header.", csvfile.ColumnName(i)))
 			}
 		}
 		validateImportRow(row)
@@ -306,7 +272,7 @@ func ParseImport(r io.Reader) (*ImportPreview, error) {
 		p.Rows = append(p.Rows, row)
 	}
 	if len(p.Rows) == 0 {
-		return nil, importFileError("The file has a header row but no end users below it.")
+		return nil, csvfile.FileError("The file has a header row but no end users below it.")
 	}
 	return p, nil
 }
@@ -397,42 +363,6 @@ func importClip(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n]) + "…"
-}
-
-// importSeparator guesses the file's field separator from its header line: comma
-// unless the header has none and has semicolons (European Excel) or tabs.
-func importSeparator(data []byte) rune {
-	first, _, _ := bytes.Cut(data, []byte("\n"))
-	switch {
-	case bytes.ContainsRune(first, ','):
-		return ','
-	case bytes.ContainsRune(first, ';'):
-		return ';'
-	case bytes.ContainsRune(first, '\t'):
-		return '\t'
-	}
-	return ','
-}
-
-func importBlankRow(rec []string) bool {
-	for _, v := range rec {
-		if strings.TrimSpace(v) != "" {
-			return false
-		}
-	}
-	return true
-}
-
-// importCSVError turns a CSV syntax error into a message naming the row.
-func importCSVError(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return importFileError("Row %d of the file is not valid CSV (%v). Check the quotes on that row and upload the file again.", pe.StartLine, pe.Err)
-	}
-	if errors.Is(err, io.EOF) {
-		return importFileError("The file is empty. Its first row must name the columns, like %s.", ImportHeader)
-	}
-	return fmt.Errorf("enduser: read import: %w", err)
 }
 
 // importExisting is what the import compares a row with.
@@ -648,7 +578,7 @@ func (s *Onboarding) apply(ctx context.Context, tx *db.Tx, a audit.Actor, custom
 	}
 	classifyImport(p, existing)
 	if p.Valid() == 0 {
-		return ImportResult{}, importFileError("No row of the file can be imported: correct the rows listed and upload the file again.")
+		return ImportResult{}, csvfile.FileError("No row of the file can be imported: correct the rows listed and upload the file again.")
 	}
 	now := s.now().UTC()
 	var creates []EndUser
@@ -751,7 +681,7 @@ type importUpload struct {
 // Errors: NotFound (customer), Invalid (file larger than MaxImportBytes).
 func (s *Onboarding) StoreUpload(ctx context.Context, a audit.Actor, customerID, fileName string, data []byte) (string, error) {
 	if len(data) > MaxImportBytes {
-		return "", importFileError("The file is larger than 10 MB. Split it into files of at most %d end users.", MaxImportRows)
+		return "", csvfile.FileError("The file is larger than 10 MB. Split it into files of at most %d end users.", MaxImportRows)
 	}
 	now := s.now().UTC()
 	u := &importUpload{ID: db.NewID(), TenantID: a.TenantID, LoginID: a.LoginID, CustomerID: customerID, FileName: fileName,

@@ -1,17 +1,15 @@
 package login
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/latchkey/latchkey/app/apperr"
 	"github.com/latchkey/latchkey/app/audit"
+	"github.com/latchkey/latchkey/app/csvfile"
 )
 
 // Limits of a CSV import (security bar: uploads are bounded).
@@ -96,27 +94,6 @@ func (p *ImportPreview) Inputs() []InviteInput {
 	return out
 }
 
-// fileError is a problem with the whole file, reported on the form's file field.
-func fileError(format string, args ...any) error {
-	return apperr.Field("file", fmt.Sprintf(format, args...))
-}
-
-// normHeader lowercases a header and drops spaces, underscores and hyphens
-// ("First Name", "first_name" and "FIRSTNAME" are the same column).
-func normHeader(h string) string {
-	h = strings.ToLower(strings.TrimSpace(h))
-	return strings.NewReplacer(" ", "", "_", "", "-", "", "\u00a0", "").Replace(h)
-}
-
-// columnName is a spreadsheet column letter (0 → A, 26 → AA).
-func columnName(i int) string {
-	s := ""
-	for i++; i > 0; i = (i - 1) / 26 {
-		s = string(rune('A'+(i-1)%26)) + s
-	}
-	return s
-}
-
 // ParseCSV reads an import file of logins: a header row naming the columns
 // First Name, Last Name, Email and Role (in any order and case; a UTF-8 byte
 // order mark is ignored; comma, semicolon or tab separated), then one login
@@ -126,38 +103,25 @@ func columnName(i int) string {
 // (names, email, role, an email repeated in the file) are in each row's
 // Errors. It does not look at the database: see Service.PreviewImport.
 func ParseCSV(r io.Reader) (*ImportPreview, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxImportBytes+1))
+	msgs := csvfile.Messages{
+		TooLarge: fmt.Sprintf("The file is larger than 1 MB. Split it into smaller files of at most %d logins.", MaxImportRows),
+		Empty:    fmt.Sprintf("The file is empty. Its first row must be the header %s.", ImportHeader),
+	}
+	data, err := csvfile.Read(r, MaxImportBytes, msgs)
 	if err != nil {
-		return nil, fmt.Errorf("login: read import: %w", err)
+		return nil, err
 	}
-	if len(data) > MaxImportBytes {
-		return nil, fileError("The file is larger than 1 MB. Split it into smaller files of at most %d logins.", MaxImportRows)
-	}
-	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
-		return nil, fileError("The file is saved as UTF-16. Save it as CSV UTF-8 (in Excel: Save As, “CSV UTF-8 (Comma delimited)”) and upload it again.")
-	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	if !utf8.Valid(data) {
-		return nil, fileError("The file is not UTF-8 text. Save it as CSV UTF-8 (in Excel: Save As, “CSV UTF-8 (Comma delimited)”) and upload it again.")
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, fileError("The file is empty. Its first row must be the header %s.", ImportHeader)
-	}
-
-	cr := csv.NewReader(bytes.NewReader(data))
-	cr.Comma = separator(data)
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
+	cr := csvfile.NewReader(data)
 	header, err := cr.Read()
 	if err != nil {
-		return nil, csvError(err)
+		return nil, csvfile.ParseError(err, msgs)
 	}
 
 	cols := map[string]int{} // column key → index
 	var unknown []string
 	blank := map[int]bool{} // columns without a header
 	for i, h := range header {
-		key := normHeader(h)
+		key := csvfile.NormHeader(h)
 		if key == "" {
 			blank[i] = true
 			continue
@@ -176,7 +140,7 @@ func ParseCSV(r io.Reader) (*ImportPreview, error) {
 			continue
 		}
 		if _, dup := cols[key]; dup {
-			return nil, fileError("The column %q appears twice in the header row. Keep one.", strings.TrimSpace(h))
+			return nil, csvfile.FileError("The column %q appears twice in the header row. Keep one.", strings.TrimSpace(h))
 		}
 		cols[key] = i
 	}
@@ -185,14 +149,14 @@ func ParseCSV(r io.Reader) (*ImportPreview, error) {
 		if len(got) > 80 {
 			got = got[:80] + "…"
 		}
-		return nil, fileError("The first row must name the columns %s (in any order), but it reads %q.", ImportHeader, got)
+		return nil, csvfile.FileError("The first row must name the columns %s (in any order), but it reads %q.", ImportHeader, got)
 	}
 	if len(unknown) > 0 {
 		noun, pron := "a column", "it"
 		if len(unknown) > 1 {
 			noun, pron = "columns", "them"
 		}
-		return nil, fileError("The file has %s Latchkey does not use: %s. Remove %s so that only the columns %s remain.",
+		return nil, csvfile.FileError("The file has %s Latchkey does not use: %s. Remove %s so that only the columns %s remain.",
 			noun, strings.Join(unknown, ", "), pron, ImportHeader)
 	}
 	var missing []string
@@ -202,7 +166,7 @@ func ParseCSV(r io.Reader) (*ImportPreview, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fileError("The header row has no %s column. The first row must name the columns %s (in any order).",
+		return nil, csvfile.FileError("The header row has no %s column. The first row must name the columns %s (in any order).",
 			strings.Join(missing, " or "), ImportHeader)
 	}
 
@@ -213,14 +177,14 @@ func ParseCSV(r io.Reader) (*ImportPreview, error) {
 			break
 		}
 		if err != nil {
-			return nil, csvError(err)
+			return nil, csvfile.ParseError(err, msgs)
 		}
 		line, _ := cr.FieldPos(0)
-		if allBlank(rec) {
+		if csvfile.BlankRow(rec) {
 			continue
 		}
 		if len(p.Rows) == MaxImportRows {
-			return nil, fileError("The file has more than %d logins. Import at most %d at a time.", MaxImportRows, MaxImportRows)
+			return nil, csvfile.FileError("The file has more than %d logins. Import at most %d at a time.", MaxImportRows, MaxImportRows)
 		}
 		value := func(key string) string {
 			if i := cols[key]; i < len(rec) {
@@ -233,7 +197,7 @@ func ParseCSV(r io.Reader) (*ImportPreview, error) {
 			if i >= len(header) && strings.TrimSpace(rec[i]) != "" {
 				row.addError("row", "This row has more values than the header row has columns.")
 			} else if blank[i] && strings.TrimSpace(rec[i]) != "" {
-				row.addError("row", fmt.Sprintf("Column %s has a value but no header.", columnName(i)))
+				row.addError("row", fmt.Sprintf("Column %s has a value but no header.", csvfile.ColumnName(i)))
 			}
 		}
 		row.Input = InviteInput{FirstName: row.FirstName, LastName: row.LastName, Email: row.Email}
@@ -254,7 +218,7 @@ func ParseCSV(r io.Reader) (*ImportPreview, error) {
 		p.Rows = append(p.Rows, row)
 	}
 	if len(p.Rows) == 0 {
-		return nil, fileError("The file has a header row but no logins below it.")
+		return nil, csvfile.FileError("The file has a header row but no logins below it.")
 	}
 	markDuplicates(p)
 	return p, nil
@@ -280,42 +244,6 @@ func markDuplicates(p *ImportPreview) {
 			r.addError("email", fmt.Sprintf("This email appears more than once in the file (rows %s).", strings.Join(nums, ", ")))
 		}
 	}
-}
-
-// separator guesses the file's field separator from its header line: comma
-// unless the header has none and has semicolons (European Excel) or tabs.
-func separator(data []byte) rune {
-	first, _, _ := bytes.Cut(data, []byte("\n"))
-	switch {
-	case bytes.ContainsRune(first, ','):
-		return ','
-	case bytes.ContainsRune(first, ';'):
-		return ';'
-	case bytes.ContainsRune(first, '\t'):
-		return '\t'
-	}
-	return ','
-}
-
-func allBlank(rec []string) bool {
-	for _, v := range rec {
-		if strings.TrimSpace(v) != "" {
-			return false
-		}
-	}
-	return true
-}
-
-// csvError turns a CSV syntax error into a message naming the row.
-func csvError(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return fileError("Row %d of the file is not valid CSV (%v). Check the quotes on that row and upload the file again.", pe.StartLine, pe.Err)
-	}
-	if errors.Is(err, io.EOF) {
-		return fileError("The file is empty. Its first row must be the header %s.", ImportHeader)
-	}
-	return fmt.Errorf("login: read import: %w", err)
 }
 
 // PreviewImport parses an import file (see ParseCSV) and also marks rows
