@@ -96,9 +96,39 @@ func requireAdmin(a audit.Actor) error {
 	return nil
 }
 
-// sessionCutoff is the sessions_valid_after value that ends every session of
-// a login that began before now.
-func sessionCutoff(now time.Time) time.Time { return now }
+// changed is what an admin action on one login did: its audit action and
+// detail, and the email to the Primary and Super logins.
+type changed struct {
+	action, detail string
+	subject        string
+	lines          []string
+}
+
+// change is the frame of every admin action on one login: the admin check,
+// one transaction, the tenant-scoped target (NotFound for another tenant's),
+// the action itself, then its audit event and the admins' email in the same
+// transaction.
+func (s *Service) change(ctx context.Context, a audit.Actor, id string,
+	do func(ctx context.Context, tx *db.Tx, l *Login, now time.Time) (changed, error)) error {
+	if err := requireAdmin(a); err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		l, err := target(ctx, tx, a, id)
+		if err != nil {
+			return err
+		}
+		c, err := do(ctx, tx, l, now)
+		if err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, tx, now, a, audit.Entry{Action: c.action, TargetType: "login", TargetID: l.ID, Target: l.Email, Detail: c.detail}); err != nil {
+			return err
+		}
+		return s.NotifyAdmins(ctx, tx, a.TenantID, c.subject, c.lines...)
+	})
+}
 
 // likeEscaper escapes LIKE wildcards with "!" (ESCAPE '!' works the same on
 // SQLite and PostgreSQL).
@@ -449,7 +479,7 @@ func (s *Service) Update(ctx context.Context, a audit.Actor, id string, in Updat
 		q := tx.NewUpdate().Model((*Login)(nil)).Set("first_name = ?", first).Set("last_name = ?", last).
 			Set("email = ?", email).Set("role = ?", role).Set("updated_at = ?", now).Where("id = ?", l.ID)
 		if role != l.Role {
-			q = q.Set("sessions_valid_after = ?", sessionCutoff(now))
+			q = q.Set("sessions_valid_after = ?", now)
 		}
 		if _, err := q.Exec(ctx); err != nil {
 			if db.IsUniqueViolation(err) {
@@ -520,35 +550,24 @@ func cancelTokens(ctx context.Context, tx *db.Tx, loginID string, now time.Time)
 // outstanding links stop working.
 // Errors: Forbidden, NotFound, Conflict (the Primary, oneself, already disabled).
 func (s *Service) Disable(ctx context.Context, a audit.Actor, id string) error {
-	if err := requireAdmin(a); err != nil {
-		return err
-	}
-	now := s.now().UTC()
-	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		l, err := target(ctx, tx, a, id)
-		if err != nil {
-			return err
-		}
+	return s.change(ctx, a, id, func(ctx context.Context, tx *db.Tx, l *Login, now time.Time) (changed, error) {
 		switch {
 		case l.Role == RolePrimary:
-			return apperr.New(apperr.Conflict, "The Primary login cannot be disabled.")
+			return changed{}, apperr.New(apperr.Conflict, "The Primary login cannot be disabled.")
 		case l.ID == a.LoginID:
-			return apperr.New(apperr.Conflict, "You cannot disable your own login.")
+			return changed{}, apperr.New(apperr.Conflict, "You cannot disable your own login.")
 		case l.Status == StatusDisabled:
-			return apperr.New(apperr.Conflict, "This login is already disabled.")
+			return changed{}, apperr.New(apperr.Conflict, "This login is already disabled.")
 		}
 		if _, err := tx.NewUpdate().Model((*Login)(nil)).Set("status = ?", StatusDisabled).
-			Set("sessions_valid_after = ?", sessionCutoff(now)).Set("updated_at = ?", now).Where("id = ?", l.ID).Exec(ctx); err != nil {
-			return fmt.Errorf("login: disable: %w", err)
+			Set("sessions_valid_after = ?", now).Set("updated_at = ?", now).Where("id = ?", l.ID).Exec(ctx); err != nil {
+			return changed{}, fmt.Errorf("login: disable: %w", err)
 		}
 		if err := cancelTokens(ctx, tx, l.ID, now); err != nil {
-			return err
+			return changed{}, err
 		}
-		if err := audit.Record(ctx, tx, now, a, audit.Entry{Action: "login.disable", TargetType: "login", TargetID: l.ID, Target: l.Email}); err != nil {
-			return err
-		}
-		return s.NotifyAdmins(ctx, tx, a.TenantID, "A login was disabled",
-			fmt.Sprintf("%s disabled the login of %s (%s). They were signed out and cannot sign in until the login is enabled again.", actorName(a), l.Name(), l.Email))
+		return changed{action: "login.disable", subject: "A login was disabled",
+			lines: []string{fmt.Sprintf("%s disabled the login of %s (%s). They were signed out and cannot sign in until the login is enabled again.", actorName(a), l.Name(), l.Email)}}, nil
 	})
 }
 
@@ -556,17 +575,9 @@ func (s *Service) Disable(ctx context.Context, a audit.Actor, id string) error {
 // chose a password goes back to invited and needs a new invitation).
 // Errors: Forbidden, NotFound, Conflict (not disabled).
 func (s *Service) Enable(ctx context.Context, a audit.Actor, id string) error {
-	if err := requireAdmin(a); err != nil {
-		return err
-	}
-	now := s.now().UTC()
-	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		l, err := target(ctx, tx, a, id)
-		if err != nil {
-			return err
-		}
+	return s.change(ctx, a, id, func(ctx context.Context, tx *db.Tx, l *Login, now time.Time) (changed, error) {
 		if l.Status != StatusDisabled {
-			return apperr.New(apperr.Conflict, "This login is not disabled.")
+			return changed{}, apperr.New(apperr.Conflict, "This login is not disabled.")
 		}
 		status := StatusActive
 		if l.PasswordHash == "" {
@@ -574,13 +585,10 @@ func (s *Service) Enable(ctx context.Context, a audit.Actor, id string) error {
 		}
 		if _, err := tx.NewUpdate().Model((*Login)(nil)).Set("status = ?", status).Set("updated_at = ?", now).
 			Where("id = ?", l.ID).Exec(ctx); err != nil {
-			return fmt.Errorf("login: enable: %w", err)
+			return changed{}, fmt.Errorf("login: enable: %w", err)
 		}
-		if err := audit.Record(ctx, tx, now, a, audit.Entry{Action: "login.enable", TargetType: "login", TargetID: l.ID, Target: l.Email}); err != nil {
-			return err
-		}
-		return s.NotifyAdmins(ctx, tx, a.TenantID, "A login was enabled",
-			fmt.Sprintf("%s enabled the login of %s (%s) again.", actorName(a), l.Name(), l.Email))
+		return changed{action: "login.enable", subject: "A login was enabled",
+			lines: []string{fmt.Sprintf("%s enabled the login of %s (%s) again.", actorName(a), l.Name(), l.Email)}}, nil
 	})
 }
 
@@ -588,33 +596,21 @@ func (s *Service) Enable(ctx context.Context, a audit.Actor, id string) error {
 // email and its past actions.
 // Errors: Forbidden, NotFound, Conflict (the Primary, oneself).
 func (s *Service) Delete(ctx context.Context, a audit.Actor, id string) error {
-	if err := requireAdmin(a); err != nil {
-		return err
-	}
-	now := s.now().UTC()
-	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		l, err := target(ctx, tx, a, id)
-		if err != nil {
-			return err
-		}
+	return s.change(ctx, a, id, func(ctx context.Context, tx *db.Tx, l *Login, now time.Time) (changed, error) {
 		switch {
 		case l.Role == RolePrimary:
-			return apperr.New(apperr.Conflict, "The Primary login cannot be deleted.")
+			return changed{}, apperr.New(apperr.Conflict, "The Primary login cannot be deleted.")
 		case l.ID == a.LoginID:
-			return apperr.New(apperr.Conflict, "You cannot delete your own login.")
+			return changed{}, apperr.New(apperr.Conflict, "You cannot delete your own login.")
 		}
 		if _, err := tx.NewDelete().Table("login_tokens").Where("login_id = ?", l.ID).Exec(ctx); err != nil {
-			return fmt.Errorf("login: delete tokens: %w", err)
+			return changed{}, fmt.Errorf("login: delete tokens: %w", err)
 		}
 		if _, err := tx.NewDelete().Model((*Login)(nil)).Where("id = ? AND tenant_id = ?", l.ID, a.TenantID).Exec(ctx); err != nil {
-			return fmt.Errorf("login: delete: %w", err)
+			return changed{}, fmt.Errorf("login: delete: %w", err)
 		}
-		if err := audit.Record(ctx, tx, now, a, audit.Entry{Action: "login.delete", TargetType: "login", TargetID: l.ID, Target: l.Email,
-			Detail: fmt.Sprintf("%s, %s", l.Name(), l.Role.Label())}); err != nil {
-			return err
-		}
-		return s.NotifyAdmins(ctx, tx, a.TenantID, "A login was deleted",
-			fmt.Sprintf("%s deleted the login of %s (%s, %s).", actorName(a), l.Name(), l.Email, l.Role.Label()))
+		return changed{action: "login.delete", detail: fmt.Sprintf("%s, %s", l.Name(), l.Role.Label()), subject: "A login was deleted",
+			lines: []string{fmt.Sprintf("%s deleted the login of %s (%s, %s).", actorName(a), l.Name(), l.Email, l.Role.Label())}}, nil
 	})
 }
 
@@ -624,82 +620,60 @@ func (s *Service) Delete(ctx context.Context, a audit.Actor, id string) error {
 // Primary's MFA.
 // Errors: Forbidden (not an admin, a Super and the Primary), NotFound.
 func (s *Service) ResetMFA(ctx context.Context, a audit.Actor, id string) error {
-	if err := requireAdmin(a); err != nil {
-		return err
-	}
-	now := s.now().UTC()
-	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		l, err := target(ctx, tx, a, id)
-		if err != nil {
-			return err
-		}
+	return s.change(ctx, a, id, func(ctx context.Context, tx *db.Tx, l *Login, now time.Time) (changed, error) {
 		if l.Role == RolePrimary && l.ID != a.LoginID {
-			return apperr.New(apperr.Forbidden, "Only the Primary login can reset its own MFA.")
+			return changed{}, apperr.New(apperr.Forbidden, "Only the Primary login can reset its own MFA.")
 		}
 		if _, err := tx.NewUpdate().Model((*Login)(nil)).Set("totp_secret = NULL").Set("totp_pending = NULL").
 			Set("totp_enabled_at = NULL").Set("totp_last_step = 0").Set("totp_failures = 0").Set("totp_window_start = NULL").
 			Set("totp_locked_until = NULL").Set("failed_logins = 0").Set("lockouts = 0").Set("locked_until = NULL").
 			Set("updated_at = ?", now).Where("id = ?", l.ID).Exec(ctx); err != nil {
-			return fmt.Errorf("login: reset mfa: %w", err)
+			return changed{}, fmt.Errorf("login: reset mfa: %w", err)
 		}
 		had := "no authenticator"
 		if l.MFAEnabled() {
 			had = "authenticator removed"
 		}
-		if err := audit.Record(ctx, tx, now, a, audit.Entry{Action: "login.mfa_reset", TargetType: "login", TargetID: l.ID, Target: l.Email, Detail: had}); err != nil {
-			return err
-		}
 		if !l.Role.IsAdmin() || l.Status != StatusActive {
-			// Admins hear of it below; anyone else is told directly.
+			// Admins hear of it with the others; anyone else is told directly.
 			if _, err := s.mail.Email(ctx, tx, l.TenantID, l.Email, "login_mfa_reset", notify.Email{
 				Subject:  "Your Latchkey two-step sign-in was reset",
 				Greeting: "Hi " + l.FirstName + ",",
 				Lines:    []string{fmt.Sprintf("%s reset the two-step sign-in of your Latchkey login. The next time you sign in you may be asked to set up your authenticator app again.", actorName(a))},
 				After:    []string{"If you did not ask for this, tell your administrators."},
 			}); err != nil {
-				return err
+				return changed{}, err
 			}
 		}
-		return s.NotifyAdmins(ctx, tx, a.TenantID, "A login's MFA was reset",
-			fmt.Sprintf("%s reset the two-step sign-in (authenticator) of %s (%s).", actorName(a), l.Name(), l.Email),
-			"If MFA is required, they set up an authenticator again at their next sign-in.")
+		return changed{action: "login.mfa_reset", detail: had, subject: "A login's MFA was reset",
+			lines: []string{fmt.Sprintf("%s reset the two-step sign-in (authenticator) of %s (%s).", actorName(a), l.Name(), l.Email),
+				"If MFA is required, they set up an authenticator again at their next sign-in."}}, nil
 	})
 }
 
 // ResendInvite emails an invited login a new invitation link; earlier links
 // stop working. Errors: Forbidden, NotFound, Conflict (not invited).
 func (s *Service) ResendInvite(ctx context.Context, a audit.Actor, id string) error {
-	if err := requireAdmin(a); err != nil {
-		return err
-	}
-	now := s.now().UTC()
-	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		l, err := target(ctx, tx, a, id)
-		if err != nil {
-			return err
-		}
+	return s.change(ctx, a, id, func(ctx context.Context, tx *db.Tx, l *Login, now time.Time) (changed, error) {
 		switch l.Status {
 		case StatusInvited:
 		case StatusDisabled:
-			return apperr.New(apperr.Conflict, "This login is disabled. Enable it before sending a new invitation.")
+			return changed{}, apperr.New(apperr.Conflict, "This login is disabled. Enable it before sending a new invitation.")
 		default:
-			return apperr.New(apperr.Conflict, "This login has already accepted its invitation.")
+			return changed{}, apperr.New(apperr.Conflict, "This login has already accepted its invitation.")
 		}
 		t, err := tenant.Get(ctx, tx, a.TenantID)
 		if err != nil {
-			return err
+			return changed{}, err
 		}
 		tok, err := s.IssueToken(ctx, tx, l, TokenInvite, InviteLifetime)
 		if err != nil {
-			return err
+			return changed{}, err
 		}
 		if _, err := s.mail.Email(ctx, tx, l.TenantID, l.Email, "login_invite", s.inviteEmail(t, a, l, tok, true)); err != nil {
-			return err
+			return changed{}, err
 		}
-		if err := audit.Record(ctx, tx, now, a, audit.Entry{Action: "login.invite_resent", TargetType: "login", TargetID: l.ID, Target: l.Email}); err != nil {
-			return err
-		}
-		return s.NotifyAdmins(ctx, tx, a.TenantID, "An invitation was sent again",
-			fmt.Sprintf("%s sent a new invitation to %s (%s). The earlier link no longer works.", actorName(a), l.Name(), l.Email))
+		return changed{action: "login.invite_resent", subject: "An invitation was sent again",
+			lines: []string{fmt.Sprintf("%s sent a new invitation to %s (%s). The earlier link no longer works.", actorName(a), l.Name(), l.Email)}}, nil
 	})
 }
