@@ -217,7 +217,7 @@ func (p *page) exists(css string) bool {
 // waitFor polls a JavaScript condition.
 func (p *page) waitFor(js string) {
 	p.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(45 * time.Second) // generous: CI runs every package at once on 2 cores
 	for {
 		ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](js))
 		if err == nil && ok {
