@@ -39,6 +39,10 @@ func Workers(d Deps) *river.Workers {
 	// BEGIN welcome worker registration
 	river.AddWorker(w, &sendWelcomeWorker{d: d})
 	// END welcome worker registration
+	// BEGIN directory worker registration
+	// END directory worker registration
+	// BEGIN sms and push worker registration
+	// END sms and push worker registration
 	return w
 }
 
@@ -48,6 +52,8 @@ func Periodic() []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(15*time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return jobargs.CleanSessions{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
+		// BEGIN directory periodic jobs
+		// END directory periodic jobs
 	}
 }
 

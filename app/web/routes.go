@@ -24,6 +24,13 @@ func (s *Server) routes() {
 	e.GET("/readyz", s.readyz)
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static.FS()))))
 
+	// Machine-to-machine APIs, outside sessions and CSRF: each authenticates
+	// its caller itself (agent credential, provider signature).
+	// BEGIN agent API routes (agentapi.go)
+	// END agent API routes
+	// BEGIN provider webhook routes (webhooks.go)
+	// END provider webhook routes
+
 	// Everything else has a session, a body limit (before anything reads the
 	// body), CSRF protection and the setup gate. File uploads have their own limits.
 	setup := &setupHandler{s}
@@ -118,6 +125,10 @@ func (s *Server) routes() {
 	signed.POST("/end-users/bulk/welcome", welcome.sendBulk)
 	signed.POST("/end-users/:id/welcome", welcome.sendOne)
 	// END end-user import and welcome routes
+	// BEGIN directory routes (directory.go): agents, directory settings, imports, reset/unlock
+	// END directory routes
+	// BEGIN verification routes (verify.go)
+	// END verification routes
 
 	// Primary and Super only.
 	admin := signed.Group("", requireRole(login.RolePrimary, login.RoleSuper))
