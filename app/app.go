@@ -21,6 +21,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/latchkey/latchkey/app/agent"
 	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/credential"
 	"github.com/latchkey/latchkey/app/enduser"
@@ -41,6 +42,7 @@ type App struct {
 	Web    *web.Server
 	Logins *login.Service
 	Keys   *secret.Keyring
+	Agents *agent.Service
 
 	listener net.Listener
 	http     *http.Server
@@ -83,7 +85,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	// forwards to the queue once it exists.
 	jobRef := &queueRef{}
 	onboarding := enduser.NewOnboarding(enduser.OnboardingDeps{DB: d, Jobs: jobRef, Mail: notify.NewQueue(jobRef, now), Link: cfg.Link, Now: now, Log: log})
-	jobDeps := jobs.Deps{Config: cfg, DB: d, Log: log, Now: now, Onboarding: onboarding}
+	agents := agent.New(agent.Deps{DB: d, Keys: keys, Now: now, Log: log, BaseURL: cfg.Link("")})
+	jobDeps := jobs.Deps{Config: cfg, DB: d, Log: log, Now: now, Onboarding: onboarding, Agents: agents}
 	if cfg.SMTP.Enabled() {
 		jobDeps.Mailer = notify.NewSMTPMailer(cfg.SMTP)
 	}
@@ -121,8 +124,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	hasher := credential.NewHasher(max(2, runtime.NumCPU()))
 	mail := notify.NewQueue(q, now)
 	logins := login.NewService(login.Deps{DB: d, Hasher: hasher, Keys: keys, Mail: mail, Link: cfg.Link, Now: now, Log: log})
-	srv := web.New(web.Deps{Config: cfg, Log: log, DB: d, Sessions: sm, Keys: keys, Hasher: hasher, Mail: mail, Logins: logins, Onboarding: onboarding, Now: now})
-	return &App{Config: cfg, Log: log, DB: d, Queue: q, Web: srv, Logins: logins, Keys: keys}, nil
+	srv := web.New(web.Deps{Config: cfg, Log: log, DB: d, Sessions: sm, Keys: keys, Hasher: hasher, Mail: mail, Logins: logins, Onboarding: onboarding, Agents: agents, Now: now})
+	return &App{Config: cfg, Log: log, DB: d, Queue: q, Web: srv, Logins: logins, Keys: keys, Agents: agents}, nil
 }
 
 // queueRef forwards job inserts to a queue set after construction (see New).

@@ -163,6 +163,17 @@ type Tx struct {
 	bun.IDB
 	sqlTx *sql.Tx // SQLite
 	pgxTx pgx.Tx  // PostgreSQL: the transaction on the pinned connection bun uses
+	after []func()
+}
+
+// AfterCommit registers fn to run once the transaction has committed (not
+// on rollback): waking in-process waiters for what it wrote, for example.
+func (t *Tx) AfterCommit(fn func()) { t.after = append(t.after, fn) }
+
+func (t *Tx) committed() {
+	for _, fn := range t.after {
+		fn()
+	}
 }
 
 // RunInTx runs fn in a transaction and commits when fn returns nil. It rolls
@@ -187,6 +198,7 @@ func (d *DB) RunInTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) e
 		if err := btx.Commit(); err != nil {
 			return fmt.Errorf("db: commit: %w", err)
 		}
+		tx.committed()
 		return nil
 	}
 
@@ -231,6 +243,7 @@ func (d *DB) RunInTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) e
 	if err := ptx.Commit(ctx); err != nil {
 		return fmt.Errorf("db: commit: %w", err)
 	}
+	tx.committed()
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/latchkey/latchkey/app/agent"
 	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/notify"
@@ -27,6 +28,8 @@ type Deps struct {
 	Mailer notify.Mailer
 	// Onboarding writes end users' welcome emails (send_welcome).
 	Onboarding *enduser.Onboarding
+	// Agents queues automatic directory imports and times out tasks.
+	Agents *agent.Service
 }
 
 // Workers registers every worker.
@@ -40,6 +43,8 @@ func Workers(d Deps) *river.Workers {
 	river.AddWorker(w, &sendWelcomeWorker{d: d})
 	// END welcome worker registration
 	// BEGIN directory worker registration
+	river.AddWorker(w, &directoryImportsWorker{d: d})
+	river.AddWorker(w, &directoryTasksWorker{d: d})
 	// END directory worker registration
 	// BEGIN sms and push worker registration
 	// END sms and push worker registration
@@ -53,6 +58,10 @@ func Periodic() []*river.PeriodicJob {
 			func() (river.JobArgs, *river.InsertOpts) { return jobargs.CleanSessions{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}),
 		// BEGIN directory periodic jobs
+		river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return jobargs.DirectoryImports{}, nil }, nil),
+		river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return jobargs.DirectoryTasks{}, nil }, nil),
 		// END directory periodic jobs
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/latchkey/latchkey/app/agent/wire"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/static"
 )
@@ -27,6 +28,11 @@ func (s *Server) routes() {
 	// Machine-to-machine APIs, outside sessions and CSRF: each authenticates
 	// its caller itself (agent credential, provider signature).
 	// BEGIN agent API routes (agentapi.go)
+	api := &agentAPI{s}
+	e.POST(wire.PathEnroll, api.enroll)
+	e.POST(wire.PathPoll, api.poll, api.requireAgent)
+	e.POST(wire.PathTasks+":id/users", api.uploadUsers, api.requireAgent)
+	e.POST(wire.PathTasks+":id/result", api.result, api.requireAgent)
 	// END agent API routes
 	// BEGIN provider webhook routes (webhooks.go)
 	// END provider webhook routes

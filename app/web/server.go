@@ -11,6 +11,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey/latchkey/app/agent"
 	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/credential"
 	"github.com/latchkey/latchkey/app/enduser"
@@ -32,7 +33,9 @@ type Deps struct {
 	Logins   *login.Service
 	// Onboarding is the end users' CSV import and welcome email.
 	Onboarding *enduser.Onboarding
-	Now        func() time.Time
+	// Agents: directory agents, settings, tasks and imports.
+	Agents *agent.Service
+	Now    func() time.Time
 }
 
 // Server is the HTTP application.

@@ -29,3 +29,33 @@ type SendWelcome struct {
 
 // Kind implements river.JobArgs.
 func (SendWelcome) Kind() string { return "send_welcome" }
+
+// DirectoryImports starts the automatic directory imports that are due.
+type DirectoryImports struct{}
+
+// Kind implements river.JobArgs.
+func (DirectoryImports) Kind() string { return "directory_imports" }
+
+// DirectoryTasks ends directory tasks whose time is up.
+type DirectoryTasks struct{}
+
+// Kind implements river.JobArgs.
+func (DirectoryTasks) Kind() string { return "directory_tasks" }
+
+// SendSMS delivers one text message of the messages table (Twilio, or the
+// outbox when the tenant has no Twilio settings). Unique by message.
+type SendSMS struct {
+	MessageID string `json:"message_id"`
+}
+
+// Kind implements river.JobArgs.
+func (SendSMS) Kind() string { return "send_sms" }
+
+// SendPush delivers one web push notification (a messages row for one
+// subscription). Unique by message.
+type SendPush struct {
+	MessageID string `json:"message_id"`
+}
+
+// Kind implements river.JobArgs.
+func (SendPush) Kind() string { return "send_push" }
