@@ -83,10 +83,10 @@ func LoadState(path string) (*State, error) {
 // directory, with the result once it has one, removed once the server has
 // the result. After a crash it tells the agent what may have happened.
 type entry struct {
-	ID      string       `json:"id"`
-	Kind    string       `json:"kind"`
-	GUID    string       `json:"guid,omitempty"`
-	Started time.Time    `json:"started"`
+	ID      string    `json:"id"`
+	Kind    string    `json:"kind"`
+	GUID    string    `json:"guid,omitempty"`
+	Started time.Time `json:"started"`
 	// PwdBefore: the user's pwdLastSet before a reset ("" unknown; "0" must change).
 	PwdBefore string       `json:"pwd_before,omitempty"`
 	Temporary bool         `json:"temporary,omitempty"`

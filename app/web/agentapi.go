@@ -27,7 +27,6 @@ const (
 	agentUnzipLimit  = 1 << 30   // an import's users once decompressed
 )
 
-
 // agentJSON answers an error the way the agent reads it.
 func agentError(c echo.Context, err error) error {
 	status := http.StatusInternalServerError
