@@ -1,0 +1,95 @@
+package sms
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/latchkey/latchkey/app/apperr"
+	"github.com/latchkey/latchkey/app/audit"
+	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/tenant"
+	"github.com/latchkey/latchkey/db"
+)
+
+// TestKind is the kind of the Settings page's test message.
+const TestKind = "sms_test"
+
+// TestResult is what became of a test message.
+type TestResult struct {
+	MessageID string
+	Status    string // notify.Status… after the first attempt
+	To        string // masked
+	// Problem explains why the message was not sent ("" when sent or kept
+	// in the outbox); readable, never a secret.
+	Problem string
+	// Retrying: the failure may pass (rate limit, Twilio server error); the
+	// send_sms job tries again.
+	Retrying bool
+}
+
+// SendTest queues a test message to `to` (typed with its country code) as
+// the actor, audited as `sms.test_send` (number masked), and makes the
+// first delivery attempt at once, so that the admin sees Twilio's answer.
+// The send_sms job is enqueued too and takes over a retry; the claim keeps
+// the two from sending twice.
+// Errors: Invalid (Fields: test_to), Forbidden, RateLimited.
+func (s *Service) SendTest(ctx context.Context, a audit.Actor, to string) (TestResult, error) {
+	if err := requireAdmin(a); err != nil {
+		return TestResult{}, err
+	}
+	n, msg := NormalizeE164(to)
+	if msg != "" {
+		return TestResult{}, apperr.Field("test_to", msg)
+	}
+	now := s.now()
+	var id string
+	err := s.d.DB.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		t, err := tenant.Get(ctx, tx, a.TenantID)
+		if err != nil {
+			return err
+		}
+		body := "Test message from Latchkey for " + t.DisplayName() + ": text messages work."
+		m, err := s.queue.SMS(ctx, tx, a.TenantID, n, TestKind, body, Options{ExpiresAt: now.Add(10 * time.Minute)})
+		if errors.Is(err, ErrOptedOut) {
+			return apperr.Field("test_to", apperr.MessageOf(err))
+		}
+		if err != nil {
+			return err
+		}
+		id = m.ID
+		return audit.Record(ctx, tx, now, a, audit.Entry{
+			Action: "sms.test_send", TargetType: "phone", TargetID: m.ID, Target: MaskPhone(n), Detail: "test text message",
+		})
+	})
+	if err != nil {
+		return TestResult{}, err
+	}
+	res := TestResult{MessageID: id, To: MaskPhone(n), Status: notify.StatusQueued}
+	out, err := s.Deliver(ctx, id, false)
+	if err != nil {
+		s.d.Log.WarnContext(ctx, "test sms: first attempt", "message", id, "err", err)
+		return res, nil // queued: the job delivers it
+	}
+	res.Status, res.Retrying = out.Status, out.Retry
+	res.Problem = problem(out.Err)
+	return res, nil
+}
+
+// problem explains an Outcome's error to an admin.
+func problem(err error) string {
+	var pe *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &pe):
+		return pe.Error()
+	case errors.Is(err, ErrExpired):
+		return "It expired before it could be sent."
+	case errors.Is(err, ErrOptedOut):
+		return "The number replied STOP; nothing is sent to it until it replies START."
+	case err.Error() == notify.UnknownDeliveryError:
+		return "Its delivery state is unknown after an interruption; it is not sent again."
+	}
+	return apperr.MessageOf(err)
+}
