@@ -49,16 +49,16 @@ func (j *jobs) InsertTx(_ context.Context, _ *db.Tx, args river.JobArgs, opts *r
 }
 
 type fixture struct {
-	d      *db.DB
-	svc    *sms.Service
-	keys   *secret.Keyring
+	d        *db.DB
+	svc      *sms.Service
+	keys     *secret.Keyring
 	keyEntry string
-	jobs   *jobs
-	twilio *twiliotest.Server
-	tenant *tenant.Tenant
-	admin  audit.Actor
-	mu     sync.Mutex
-	now    time.Time
+	jobs     *jobs
+	twilio   *twiliotest.Server
+	tenant   *tenant.Tenant
+	admin    audit.Actor
+	mu       sync.Mutex
+	now      time.Time
 }
 
 func (f *fixture) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }

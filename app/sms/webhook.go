@@ -48,8 +48,8 @@ func (s *Service) verify(ctx context.Context, tenantID, fullURL, signature strin
 // (callbacks may arrive out of order).
 var statusRank = map[string]int{
 	"accepted": 1, "scheduled": 1, "queued": 1,
-	"sending": 2,
-	"sent":    3,
+	"sending":   2,
+	"sent":      3,
 	"delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4, "partially_delivered": 4,
 	"read": 5,
 }

@@ -288,7 +288,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 		"error_message": nil, "from": fromJSON, "messaging_service_sid": serviceJSON, "num_media": "0",
 		"num_segments": "1", "price": nil, "price_unit": "USD", "sid": m.SID, "status": st,
 		"subresource_uris": map[string]string{"media": strings.TrimSuffix(uri, ".json") + "/Media.json"},
-		"to": to, "uri": uri,
+		"to":               to, "uri": uri,
 	})
 }
 
