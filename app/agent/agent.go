@@ -214,14 +214,14 @@ func (s *Service) Enroll(ctx context.Context, req wire.EnrollRequest, ip string)
 	var resp *wire.EnrollResponse
 	err = s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
 		it := new(installToken)
-		res, err := tx.NewUpdate().Model(it).Set("used_at = ?", now).
+		err := tx.NewUpdate().Model(it).Set("used_at = ?", now).
 			Where("token_hash = ? AND used_at IS NULL AND expires_at > ?", credential.HashToken(req.Token), now).
-			Returning("*").Exec(ctx, it)
+			Returning("*").Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrUnauthorized
+		}
 		if err != nil {
 			return fmt.Errorf("agent: use install token: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 || it.ID == "" {
-			return ErrUnauthorized
 		}
 		name, err := activeCustomer(ctx, tx, it.TenantID, it.CustomerID)
 		if err != nil {

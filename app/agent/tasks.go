@@ -340,20 +340,31 @@ func (s *Service) claim(ctx context.Context, ag *Agent) (*wire.Task, error) {
 	t := new(Task)
 	var picked *Task
 	err := s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		sub := tx.NewSelect().Model((*Task)(nil)).Column("id").
+		var cand struct {
+			ID   string `bun:"id"`
+			Kind string `bun:"kind"`
+		}
+		err := tx.NewSelect().Model((*Task)(nil)).Column("id", "kind").
 			Where("tenant_id = ? AND customer_id = ? AND state = ? AND pickup_by > ?", ag.TenantID, ag.CustomerID, StateQueued, now).
-			OrderExpr("created_at, id").Limit(1)
-		res, err := tx.NewUpdate().Model(t).
-			Set("state = ?", StateSent).Set("agent_id = ?", ag.ID).Set("sent_at = ?", now).
-			Set("finish_by = CASE WHEN kind = ? THEN ? ELSE ? END", wire.KindImport,
-				now.Add(finishWithin[wire.KindImport]), now.Add(finishWithin[wire.KindReset])).
-			Where("id = (?)", sub).Where("state = ?", StateQueued).
-			Returning("*").Exec(ctx, t)
+			OrderExpr("created_at, id").Limit(1).Scan(ctx, &cand)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("agent: claim: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 || t.ID == "" {
+		// The update is conditional on the state: another agent or server
+		// process that got there first leaves nothing to update.
+		err = tx.NewUpdate().Model(t).
+			Set("state = ?", StateSent).Set("agent_id = ?", ag.ID).Set("sent_at = ?", now).
+			Set("finish_by = ?", now.Add(finishWithin[cand.Kind])).
+			Where("id = ? AND state = ?", cand.ID, StateQueued).
+			Returning("*").Scan(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("agent: claim: %w", err)
 		}
 		picked = t
 		return nil
@@ -528,14 +539,14 @@ func (s *Service) failHeld(ctx context.Context, tx *db.Tx, agentID string, now t
 // endUnfinished ends a queued or sent task without a result from the agent.
 func (s *Service) endUnfinished(ctx context.Context, tx *db.Tx, id, state, kind, msg string, now time.Time) error {
 	t := new(Task)
-	res, err := tx.NewUpdate().Model(t).Set("state = ?", state).Set("error_kind = ?", kind).Set("error_message = ?", msg).
+	err := tx.NewUpdate().Model(t).Set("state = ?", state).Set("error_kind = ?", kind).Set("error_message = ?", msg).
 		Set("finished_at = ?", now).Set("secret = NULL").
-		Where("id = ? AND state IN (?)", id, bun.In([]string{StateQueued, StateSent})).Returning("*").Exec(ctx, t)
+		Where("id = ? AND state IN (?)", id, bun.In([]string{StateQueued, StateSent})).Returning("*").Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("agent: end task: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil
 	}
 	tx.AfterCommit(func() { s.finished.fire(id) })
 	p := t.params()

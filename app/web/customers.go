@@ -13,6 +13,7 @@ import (
 	"github.com/latchkey/latchkey/app/apperr"
 	"github.com/latchkey/latchkey/app/customer"
 	customersv "github.com/latchkey/latchkey/views/pages/customers"
+	dirv "github.com/latchkey/latchkey/views/pages/directory"
 )
 
 // customersHandler serves the customers of the signed-in tenant: the list
@@ -148,6 +149,12 @@ func (h *customersHandler) showCustomer(c echo.Context) error {
 	}
 	if r.ArchivedAt != nil {
 		p.Archived = customerDate(c, *r.ArchivedAt)
+	} else {
+		card, err := (&directoryHandler{h.s}).card(c, r.ID)
+		if err != nil {
+			return err
+		}
+		p.Directory = dirv.Card(card)
 	}
 	return h.s.render(c, http.StatusOK, r.Name, customersv.Show(p))
 }

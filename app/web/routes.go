@@ -132,12 +132,27 @@ func (s *Server) routes() {
 	signed.POST("/end-users/:id/welcome", welcome.sendOne)
 	// END end-user import and welcome routes
 	// BEGIN directory routes (directory.go): agents, directory settings, imports, reset/unlock
+	dh := &directoryHandler{s}
+	signed.GET("/customers/:id/directory/card", dh.showCard)
+	customerAdmin.POST("/customers/:id/agents/token", dh.createToken)
+	admin := signed.Group("", requireRole(login.RolePrimary, login.RoleSuper))
+	admin.POST("/agents/:id/revoke", dh.revoke)
+	customerAdmin.GET("/customers/:id/directory", dh.showSettings)
+	customerAdmin.POST("/customers/:id/directory", dh.saveSettings)
+	customerAdmin.POST("/customers/:id/directory/check", dh.check)
+	customerAdmin.POST("/customers/:id/directory/import", dh.startImport)
+	signed.GET("/customers/:id/directory/imports/:import", dh.showImport)
+	customerAdmin.POST("/customers/:id/directory/imports/:import/apply", dh.applyImport)
+	customerAdmin.POST("/customers/:id/directory/imports/:import/discard", dh.discardImport)
+	signed.GET("/directory/tasks/:id", dh.showTask)
+	signed.GET("/end-users/:id", dh.showEndUser)
+	customerAdmin.POST("/end-users/:id/reset", dh.reset)
+	customerAdmin.POST("/end-users/:id/unlock", dh.unlock)
 	// END directory routes
 	// BEGIN verification routes (verify.go)
 	// END verification routes
 
-	// Primary and Super only.
-	admin := signed.Group("", requireRole(login.RolePrimary, login.RoleSuper))
+	// Primary and Super only (the group is made above, with the directory routes).
 	// BEGIN login management routes (logins.go)
 	admin.GET("/logins", lh.showLogins)
 	admin.GET("/logins/new", lh.showInvite)

@@ -4,6 +4,8 @@ package customers
 
 import (
 	"net/url"
+
+	"github.com/a-h/templ"
 	"strconv"
 )
 
@@ -201,6 +203,8 @@ type ShowProps struct {
 	Archived  string // when it was archived; "" when active
 	CanManage bool
 	Counts
+	// Directory is the Active Directory card (agents, settings, imports).
+	Directory templ.Component
 }
 
 // EndUsersURL is the customer's end-user grid.
