@@ -209,9 +209,14 @@ func (a *App) Close(ctx context.Context) error {
 		timeout = 15 * time.Second
 	}
 	if a.http != nil {
+		a.Agents.Stop() // agents' long polls answer at once
 		hctx, cancel := context.WithTimeout(ctx, timeout)
 		if err := a.http.Shutdown(hctx); err != nil {
-			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			// Requests still running (agents' long polls): cut them off.
+			_ = a.http.Close()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			}
 		}
 		cancel()
 	}

@@ -94,7 +94,13 @@ type Service struct {
 
 	queued   signals // customer id → a task was queued
 	finished signals // task id → the task ended
+
+	stopOnce sync.Once
+	stopped  chan struct{} // closed by Stop
 }
+
+// Stop makes waiting polls and waits return at once (server shutdown).
+func (s *Service) Stop() { s.stopOnce.Do(func() { close(s.stopped) }) }
 
 // New returns the service.
 func New(d Deps) *Service {
@@ -104,7 +110,7 @@ func New(d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{db: d.DB, keys: d.Keys, now: d.Now, log: d.Log, baseURL: strings.TrimRight(d.BaseURL, "/")}
+	return &Service{db: d.DB, keys: d.Keys, now: d.Now, log: d.Log, baseURL: strings.TrimRight(d.BaseURL, "/"), stopped: make(chan struct{})}
 }
 
 // signals wakes in-process waiters; waiters also re-check the database
@@ -428,6 +434,8 @@ func (s *Service) Poll(ctx context.Context, ag *Agent, req wire.PollRequest, wai
 		case <-deadline.C:
 			return resp, nil
 		case <-ctx.Done():
+			return resp, nil
+		case <-s.stopped:
 			return resp, nil
 		}
 	}

@@ -328,6 +328,8 @@ func (s *Service) Wait(ctx context.Context, tenantID, id string, max time.Durati
 			return t, nil
 		case <-ctx.Done():
 			return t, nil
+		case <-s.stopped:
+			return t, nil
 		}
 	}
 }

@@ -68,6 +68,36 @@ type Env struct {
 	URL   string // http://127.0.0.1:port
 	Clock *Clock
 	Log   *strings.Builder
+
+	cfg config.Config
+	log *slog.Logger
+}
+
+// Restart stops the application (as a crash would: without waiting for
+// requests in flight) and starts a new one on the same database, keys and
+// address.
+func (e *Env) Restart() {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	_ = e.App.Close(ctx)
+	cancel()
+	cfg := e.cfg
+	cfg.Addr = strings.TrimPrefix(e.URL, "http://")
+	var a *app.App
+	var err error
+	// The old listener's port can take a moment to be free again.
+	for range 50 {
+		a, err = app.New(context.Background(), cfg, e.log, app.Options{Now: e.Clock.Now})
+		require.NoError(e.T, err)
+		if err = a.Start(context.Background()); err == nil {
+			break
+		}
+		_ = a.Close(context.Background())
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.NoError(e.T, err)
+	e.App = a
+	e.T.Cleanup(func() { _ = a.Close(context.Background()) })
 }
 
 // Options change how the application is configured.
@@ -122,7 +152,7 @@ func New(tb testing.TB, dia db.Dialect, opts ...Options) *Env {
 	require.NoError(tb, err)
 	require.NoError(tb, a.Start(context.Background()))
 	tb.Cleanup(func() { _ = a.Close(context.Background()) })
-	return &Env{T: tb, App: a, URL: "http://" + a.Addr(), Clock: clock, Log: logs}
+	return &Env{T: tb, App: a, URL: "http://" + a.Addr(), Clock: clock, Log: logs, cfg: cfg, log: log}
 }
 
 // Statements returns how many SQL statements the app has sent (bun queries
