@@ -302,4 +302,3 @@ func States(ctx context.Context, idb bun.IDB, tenantID string, messageIDs []stri
 	}
 	return out, nil
 }
-
