@@ -13,6 +13,8 @@ import (
 	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/sms"
+	"github.com/latchkey/latchkey/app/webpush"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/jobs/jobargs"
 )
@@ -30,6 +32,9 @@ type Deps struct {
 	Onboarding *enduser.Onboarding
 	// Agents queues automatic directory imports and times out tasks.
 	Agents *agent.Service
+	// SMS delivers text messages (send_sms); Push web push (send_push).
+	SMS  *sms.Service
+	Push *webpush.Service
 }
 
 // Workers registers every worker.
@@ -47,6 +52,8 @@ func Workers(d Deps) *river.Workers {
 	river.AddWorker(w, &directoryTasksWorker{d: d})
 	// END directory worker registration
 	// BEGIN sms and push worker registration
+	river.AddWorker(w, &sendSMSWorker{d: d})
+	river.AddWorker(w, &sendPushWorker{d: d})
 	// END sms and push worker registration
 	return w
 }
