@@ -28,7 +28,9 @@ import (
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
+	"github.com/latchkey/latchkey/app/sms"
 	"github.com/latchkey/latchkey/app/web"
+	"github.com/latchkey/latchkey/app/webpush"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/jobs"
 )
@@ -90,6 +92,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if cfg.SMTP.Enabled() {
 		jobDeps.Mailer = notify.NewSMTPMailer(cfg.SMTP)
 	}
+	// Delivery by SMS (Twilio, per tenant) and web push (app/sms, app/webpush).
+	smsSvc := sms.NewService(sms.Deps{DB: d, Keys: keys, Jobs: jobRef, Link: cfg.Link, APIURL: cfg.TwilioAPIURL, Now: now, Log: log})
+	pushSvc := webpush.NewService(webpush.Deps{DB: d, Keys: keys, Jobs: jobRef, Link: cfg.Link, AllowAnyEndpoint: cfg.PushAnyEndpoint, Now: now, Log: log})
+	jobDeps.SMS, jobDeps.Push = smsSvc, pushSvc
 	if cfg.Workers {
 		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
 		rcfg.Workers = jobs.Workers(jobDeps)
@@ -125,6 +131,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	mail := notify.NewQueue(q, now)
 	logins := login.NewService(login.Deps{DB: d, Hasher: hasher, Keys: keys, Mail: mail, Link: cfg.Link, Now: now, Log: log})
 	srv := web.New(web.Deps{Config: cfg, Log: log, DB: d, Sessions: sm, Keys: keys, Hasher: hasher, Mail: mail, Logins: logins, Onboarding: onboarding, Agents: agents, Now: now})
+	srv.SMS, srv.Push = smsSvc, pushSvc
 	return &App{Config: cfg, Log: log, DB: d, Queue: q, Web: srv, Logins: logins, Keys: keys, Agents: agents}, nil
 }
 

@@ -79,6 +79,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "rekey":
 		n, err := a.Logins.Reencrypt(ctx)
 		fmt.Fprintf(stdout, "re-encrypted the secrets of %d logins under key %s\n", n, a.Keys.CurrentID())
+		if err == nil {
+			n, err = a.Web.SMS.Reencrypt(ctx)
+			fmt.Fprintf(stdout, "re-encrypted the SMS settings of %d tenants\n", n)
+		}
+		if err == nil {
+			n, err = a.Web.Push.Reencrypt(ctx)
+			fmt.Fprintf(stdout, "re-encrypted %d web push keys and subscriptions\n", n)
+		}
 		if cerr := a.Close(context.Background()); err == nil {
 			err = cerr
 		}

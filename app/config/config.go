@@ -28,6 +28,14 @@ type Config struct {
 
 	SMTP SMTP
 
+	// TwilioAPIURL is Twilio's REST API (LATCHKEY_TWILIO_API_URL): a
+	// regional edge such as https://api.dublin.ie1.twilio.com, or a local
+	// test server (http only on loopback).
+	TwilioAPIURL string
+	// PushAnyEndpoint lets push subscriptions point anywhere, over http too
+	// (tests with a local push service only; no environment variable).
+	PushAnyEndpoint bool
+
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 
@@ -74,6 +82,7 @@ var Vars = []Var{
 	{"LATCHKEY_SMTP_PASSWORD", "", "", "SMTP password (environment only)"},
 	{"LATCHKEY_SMTP_FROM", "smtp-from", "", "From address, e.g. Latchkey <noreply@msp.example>"},
 	{"LATCHKEY_SMTP_TLS", "smtp-tls", "starttls", "starttls (required), tls (implicit, port 465) or none (localhost relay only)"},
+	{"LATCHKEY_TWILIO_API_URL", "twilio-api-url", "https://api.twilio.com", "Twilio REST API base URL (a regional edge, or a local test server); each MSP enters its Twilio account under Settings → SMS"},
 	{"LATCHKEY_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is trusted"},
 	{"LATCHKEY_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
 	{"LATCHKEY_LOG_FORMAT", "log-format", "text", "text or json"},
@@ -107,6 +116,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.StringVar(&cfg.SMTP.Username, "smtp-username", env("LATCHKEY_SMTP_USERNAME", ""), "SMTP user")
 	fs.StringVar(&cfg.SMTP.From, "smtp-from", env("LATCHKEY_SMTP_FROM", ""), "SMTP From address")
 	fs.StringVar(&cfg.SMTP.TLS, "smtp-tls", env("LATCHKEY_SMTP_TLS", "starttls"), "starttls, tls or none")
+	fs.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", env("LATCHKEY_TWILIO_API_URL", "https://api.twilio.com"), "Twilio REST API base URL")
 	fs.StringVar(&proxies, "trusted-proxies", env("LATCHKEY_TRUSTED_PROXIES", ""), "trusted proxy CIDRs")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("LATCHKEY_LOG_LEVEL", "info"), "log level")
 	fs.StringVar(&cfg.LogFormat, "log-format", env("LATCHKEY_LOG_FORMAT", "text"), "log format")
@@ -171,6 +181,12 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 			errs = append(errs, fmt.Errorf("LATCHKEY_SMTP_TLS %q: want starttls, tls or none", cfg.SMTP.TLS))
 		}
 	}
+	if tu, err := url.Parse(strings.TrimRight(cfg.TwilioAPIURL, "/")); err != nil || tu.Host == "" || tu.RawQuery != "" ||
+		(tu.Scheme != "https" && !(tu.Scheme == "http" && loopback(tu.Hostname()))) {
+		errs = append(errs, fmt.Errorf("LATCHKEY_TWILIO_API_URL %q: want an https URL (http only on localhost)", cfg.TwilioAPIURL))
+	} else {
+		cfg.TwilioAPIURL = tu.String()
+	}
 	for _, p := range strings.Split(proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
@@ -200,6 +216,15 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		return Config{}, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return cfg, nil
+}
+
+// loopback reports whether host is this machine.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // SecureCookies reports whether cookies get the Secure flag (https base URL).

@@ -18,6 +18,8 @@ import (
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
+	"github.com/latchkey/latchkey/app/sms"
+	"github.com/latchkey/latchkey/app/webpush"
 	"github.com/latchkey/latchkey/db"
 )
 
@@ -36,6 +38,11 @@ type Deps struct {
 	// Agents: directory agents, settings, tasks and imports.
 	Agents *agent.Service
 	Now    func() time.Time
+
+	// SMS: Twilio settings, test message, webhooks. Push: web push
+	// subscriptions and the VAPID public key.
+	SMS  *sms.Service
+	Push *webpush.Service
 }
 
 // Server is the HTTP application.
