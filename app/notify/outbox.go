@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -40,4 +41,31 @@ func Get(ctx context.Context, idb bun.IDB, tenantID, id string) (*Message, error
 		return nil, fmt.Errorf("notify: get message: %w", err)
 	}
 	return m, nil
+}
+
+// Delivery is what a provider reported about a text message or a push
+// notification (the columns send_sms and send_push fill).
+type Delivery struct {
+	bun.BaseModel `bun:"table:messages"`
+
+	ProviderID string     `bun:"provider_id"`     // Twilio's SID
+	Status     string     `bun:"delivery_status"` // Twilio's: queued, sent, delivered, undelivered, failed, …
+	Error      string     `bun:"delivery_error"`
+	UpdatedAt  *time.Time `bun:"delivery_updated_at"`
+	ExpiresAt  *time.Time `bun:"expires_at"`
+}
+
+// DeliveryOf returns the provider's report of one of the tenant's messages.
+// Errors: NotFound (also for another tenant's message).
+func DeliveryOf(ctx context.Context, idb bun.IDB, tenantID, id string) (*Delivery, error) {
+	d := new(Delivery)
+	err := idb.NewSelect().Model(d).Column("provider_id", "delivery_status", "delivery_error", "delivery_updated_at", "expires_at").
+		Where("tenant_id = ? AND id = ?", tenantID, id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.NotFound, "This message does not exist.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("notify: delivery of message: %w", err)
+	}
+	return d, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/latchkey/latchkey/app/apperr"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/sms"
 	outboxv "github.com/latchkey/latchkey/views/pages/outbox"
 )
 
@@ -33,12 +34,16 @@ func (h *outboxHandler) showOutbox(c echo.Context) error {
 		return err
 	}
 	pages := max((total+notify.OutboxPerPage-1)/notify.OutboxPerPage, 1)
-	p := outboxv.ListProps{Total: total, Page: page, Pages: pages, SMTPConfigured: h.s.Config.SMTP.Enabled()}
+	smsOn, err := sms.Configured(c.Request().Context(), h.s.DB.Bun, tn.ID)
+	if err != nil {
+		return err
+	}
+	p := outboxv.ListProps{Total: total, Page: page, Pages: pages, SMTPConfigured: h.s.Config.SMTP.Enabled(), SMSConfigured: smsOn}
 	loc := tenantLoc(c)
 	for _, m := range msgs {
 		p.Rows = append(p.Rows, outboxv.Row{
 			ID: m.ID, To: m.To, Subject: m.Subject, Kind: m.Kind, Status: m.Status,
-			Created: m.CreatedAt.In(loc).Format("2006-01-02 15:04 MST"),
+			Created: m.CreatedAt.In(loc).Format("2006-01-02 15:04 MST"), Channel: m.Channel,
 		})
 	}
 	for _, l := range pageLinks(page, pages, func(n int) string {
@@ -96,7 +101,23 @@ func (h *outboxHandler) showMessage(c echo.Context) error {
 	p := outboxv.MessageProps{
 		ID: m.ID, To: m.To, Subject: m.Subject, Kind: m.Kind, Status: m.Status,
 		Created: m.CreatedAt.In(loc).Format("2006-01-02 15:04 MST"), Attempts: m.Attempts, LastError: m.LastError,
-		BodyHidden: !readable, Rendered: m.BodyText != "",
+		BodyHidden: !readable, Rendered: m.BodyText != "", Channel: m.Channel,
+	}
+	if m.Channel != "email" {
+		// Text messages and push notifications: the provider's report; the
+		// text is readable only while it waits in the outbox.
+		d, err := notify.DeliveryOf(c.Request().Context(), h.s.DB.Bun, tn.ID, m.ID)
+		if err != nil {
+			return err
+		}
+		p.ProviderID, p.DeliveryStatus, p.DeliveryError = d.ProviderID, d.Status, d.Error
+		if d.UpdatedAt != nil {
+			p.DeliveryUpdated = d.UpdatedAt.In(loc).Format("2006-01-02 15:04:05 MST")
+		}
+		if d.ExpiresAt != nil {
+			p.Expires = d.ExpiresAt.In(loc).Format("2006-01-02 15:04:05 MST")
+		}
+		p.BodyNotKept = m.BodyText == "" && m.Status != notify.StatusQueued
 	}
 	if m.SentAt != nil {
 		p.Sent = m.SentAt.In(loc).Format("2006-01-02 15:04 MST")
@@ -107,7 +128,11 @@ func (h *outboxHandler) showMessage(c echo.Context) error {
 			p.HTMLURL = "/settings/outbox/" + m.ID + "?part=html"
 		}
 	}
-	return h.s.render(c, http.StatusOK, m.Subject, outboxv.Message(p))
+	title := m.Subject
+	if title == "" {
+		title = "Message"
+	}
+	return h.s.render(c, http.StatusOK, title, outboxv.Message(p))
 }
 
 var urlRe = regexp.MustCompile(`https?://[^\s<>"']+`)

@@ -35,6 +35,9 @@ func (s *Server) routes() {
 	e.POST(wire.PathTasks+":id/result", api.result, api.requireAgent)
 	// END agent API routes
 	// BEGIN provider webhook routes (webhooks.go)
+	wh := &webhooksHandler{s}
+	e.POST("/webhooks/twilio/:tenant/status/:message", wh.twilioStatus)
+	e.POST("/webhooks/twilio/:tenant/inbound", wh.twilioInbound)
 	// END provider webhook routes
 
 	// Everything else has a session, a body limit (before anything reads the
@@ -182,5 +185,8 @@ func (s *Server) routes() {
 	admin.GET("/settings", sh.showSettings)
 	admin.POST("/settings/security", sh.saveSecurity)
 	admin.POST("/settings", sh.saveSettings) // logo upload: see uploads
+	admin.POST("/settings/sms", sh.saveSMS)
+	admin.POST("/settings/sms/test", sh.testSMS)
+	admin.POST("/settings/sms/remove", sh.removeSMS)
 	// END settings routes
 }

@@ -132,7 +132,11 @@ func (h *settingsHandler) props(c echo.Context, form settingsv.FormProps) settin
 }
 
 func (h *settingsHandler) showSettings(c echo.Context) error {
-	return h.s.render(c, http.StatusOK, "Settings", settingsv.Page(h.props(c, settingsFormOf(currentTenant(c), "/logo"))))
+	p, err := h.pageProps(c, settingsFormOf(currentTenant(c), "/logo"))
+	if err != nil {
+		return err
+	}
+	return h.s.render(c, http.StatusOK, "Settings", settingsv.Page(p))
 }
 
 func (h *settingsHandler) saveSettings(c echo.Context) error {
@@ -146,6 +150,9 @@ func (h *settingsHandler) saveSettings(c echo.Context) error {
 		p := h.props(c, settingsFormFromInput(in, currentTenant(c), "/logo", apperr.FieldsOf(err)))
 		if isHTMX(c) {
 			return h.s.partial(c, http.StatusUnprocessableEntity, settingsv.Form(p))
+		}
+		if p.SMS, err = h.smsProps(c); err != nil {
+			return err
 		}
 		return h.s.render(c, http.StatusUnprocessableEntity, "Settings", settingsv.Page(p))
 	}

@@ -6,6 +6,7 @@ package outbox
 // Row is one message in the list.
 type Row struct {
 	ID, To, Subject, Kind, Status, Created string
+	Channel                                string // email, sms, push
 }
 
 // PageLink is one entry of the pagination.
@@ -23,6 +24,7 @@ type ListProps struct {
 	Page, Pages    int
 	Links          []PageLink
 	SMTPConfigured bool
+	SMSConfigured  bool
 }
 
 // Segment is a piece of a message's text: plain text, or a link when URL is set.
@@ -48,6 +50,13 @@ type MessageProps struct {
 	Rendered   bool        // the send job has rendered the bodies
 	Text       []Paragraph // the plain-text part, links separated
 	HTMLURL    string      // the HTML part on its own sandboxed page ("" when none)
+
+	Channel string // email, sms, push
+	// BodyNotKept: a sent text message's or push notification's text is
+	// stored encrypted for delivery only (it may hold a code).
+	BodyNotKept bool
+	// What the provider reported (SMS): its id, status and error.
+	ProviderID, DeliveryStatus, DeliveryError, DeliveryUpdated, Expires string
 }
 
 func statusBadge(s string) string {
@@ -89,4 +98,38 @@ func kindLabel(k string) string {
 		out[0] -= 'a' - 'A'
 	}
 	return string(out)
+}
+
+func channelLabel(c string) string {
+	switch c {
+	case "sms":
+		return "SMS"
+	case "push":
+		return "Push"
+	}
+	return "Email"
+}
+
+// subjectOf is what the list links with: the subject, or the channel.
+func subjectOf(subject, channel string) string {
+	if subject != "" {
+		return subject
+	}
+	switch channel {
+	case "sms":
+		return "Text message"
+	case "push":
+		return "Push notification"
+	}
+	return "(no subject)"
+}
+
+func deliveryBadge(s string) string {
+	switch s {
+	case "delivered", "read":
+		return "badge badge-ok"
+	case "undelivered", "failed", "canceled":
+		return "badge badge-danger"
+	}
+	return "badge badge-info"
 }

@@ -41,4 +41,5 @@ type PageProps struct {
 	Form       FormProps
 	EnforceMFA bool
 	Saved      string // a message after saving (htmx re-render)
+	SMS        SMSProps
 }
