@@ -32,7 +32,11 @@ func (h *webhooksHandler) signedForm(c echo.Context) (url.Values, string, error)
 	r := c.Request()
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, webhookBodyLimit)
 	if err := r.ParseForm(); err != nil {
-		return nil, "", err
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, "", err
+		}
+		return nil, "", errBadForm
 	}
 	full := h.s.Config.Link(r.URL.Path)
 	if r.URL.RawQuery != "" {
@@ -40,6 +44,8 @@ func (h *webhooksHandler) signedForm(c echo.Context) (url.Values, string, error)
 	}
 	return r.PostForm, full, nil
 }
+
+var errBadForm = errors.New("webhook: unreadable form")
 
 // webhookError answers a failed webhook in plain text: 403 for a bad
 // signature, 400 for an unreadable body, 503 while the database is away
@@ -51,6 +57,8 @@ func (h *webhooksHandler) webhookError(c echo.Context, err error) error {
 		return c.String(http.StatusForbidden, "invalid signature")
 	case errors.As(err, &mbe):
 		return c.String(http.StatusRequestEntityTooLarge, "too large")
+	case errors.Is(err, errBadForm):
+		return c.String(http.StatusBadRequest, "bad form")
 	case db.IsUnavailable(err):
 		return c.String(http.StatusServiceUnavailable, "unavailable")
 	}
@@ -62,11 +70,7 @@ func (h *webhooksHandler) webhookError(c echo.Context, err error) error {
 func (h *webhooksHandler) twilioStatus(c echo.Context) error {
 	form, full, err := h.signedForm(c)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return h.webhookError(c, err)
-		}
-		return c.String(http.StatusBadRequest, "bad form")
+		return h.webhookError(c, err)
 	}
 	err = h.s.SMS.StatusCallback(c.Request().Context(), c.Param("tenant"), c.Param("message"), full,
 		c.Request().Header.Get("X-Twilio-Signature"), form)
@@ -80,11 +84,7 @@ func (h *webhooksHandler) twilioStatus(c echo.Context) error {
 func (h *webhooksHandler) twilioInbound(c echo.Context) error {
 	form, full, err := h.signedForm(c)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return h.webhookError(c, err)
-		}
-		return c.String(http.StatusBadRequest, "bad form")
+		return h.webhookError(c, err)
 	}
 	if _, err := h.s.SMS.Inbound(c.Request().Context(), c.Param("tenant"), full,
 		c.Request().Header.Get("X-Twilio-Signature"), form); err != nil {

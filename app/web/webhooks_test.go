@@ -97,5 +97,9 @@ func TestTwilioWebhooks(t *testing.T) {
 		require.False(t, out)
 		require.Len(t, setupAudit(t, env, f.Tenant.ID, "sms.opt_in"), 1)
 		require.NotContains(t, env.Log.String(), danaMobile, "phone numbers are masked in logs")
+
+		// Bodies are capped before they are read.
+		code, _ = call(tw.Post(ctx, inbound, url.Values{"Body": {strings.Repeat("x", 70<<10)}}, env.URL))
+		require.Equal(t, http.StatusRequestEntityTooLarge, code)
 	})
 }
