@@ -412,19 +412,6 @@ func (s *Service) Poll(ctx context.Context, ag *Agent, req wire.PollRequest, wai
 		select {
 		case <-woken:
 		case <-recheck.C:
-			if st == nil {
-				if st, err = s.settings(ctx, s.db.Bun, ag.TenantID, ag.CustomerID); err != nil {
-					return nil, err
-				}
-				if st != nil {
-					cfg, err := s.wireConfig(st)
-					if err != nil {
-						return nil, err
-					}
-					resp.Config = cfg
-					return resp, nil
-				}
-			}
 			if revoked, err := s.revoked(ctx, ag.ID); err != nil || revoked {
 				if err == nil {
 					err = ErrUnauthorized
@@ -437,6 +424,15 @@ func (s *Service) Poll(ctx context.Context, ag *Agent, req wire.PollRequest, wai
 			return resp, nil
 		case <-s.stopped:
 			return resp, nil
+		}
+		// New settings (here or in another server process) go out at once.
+		if st, err = s.settings(ctx, s.db.Bun, ag.TenantID, ag.CustomerID); err != nil {
+			return nil, err
+		}
+		if st != nil && st.Version != req.ConfigVersion {
+			if resp.Config, err = s.wireConfig(st); err != nil {
+				return nil, err
+			}
 		}
 	}
 }

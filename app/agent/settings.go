@@ -282,6 +282,7 @@ func (s *Service) SaveSettings(ctx context.Context, a audit.Actor, customerID st
 			detail += ", bind password changed"
 		}
 		out = st
+		tx.AfterCommit(func() { s.queued.fire(customerID) }) // agents fetch the new settings
 		return audit.Record(ctx, tx, now, a, audit.Entry{Action: "directory.settings_update", TargetType: "customer",
 			TargetID: customerID, Target: name, Detail: detail})
 	})

@@ -36,14 +36,7 @@ func wireErr(err error) error {
 	}
 	var e *ad.Error
 	if errors.As(err, &e) {
-		msg := e.Message
-		for i, v := range e.Violations {
-			if i == 0 {
-				msg += " "
-			}
-			msg += v.Message + " "
-		}
-		return &wire.Error{Kind: string(e.Kind), Message: msg, Detail: e.Detail}
+		return &wire.Error{Kind: string(e.Kind), Message: e.Message, Detail: e.Detail}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &wire.Error{Kind: "timeout", Message: "The directory did not answer in time."}
@@ -61,7 +54,7 @@ func wireUser(u ad.User) wire.User {
 	return wire.User{GUID: u.GUID, DN: u.DN, Username: u.Username, UPN: u.UPN, FirstName: u.FirstName, LastName: u.LastName,
 		DisplayName: u.DisplayName, Email: u.Email, Mobile: u.Mobile, PasswordLastSet: u.PasswordLastSet,
 		MustChange: u.MustChange, PasswordExpires: u.PasswordExpires, PasswordNeverExpires: u.PasswordNeverExpires,
-		Locked: u.Locked, LockedAt: nil, Disabled: u.Disabled, Privileged: u.Privileged,
+		Locked: u.Locked, LockedAt: u.LockoutTime, Disabled: u.Disabled, Privileged: u.Privileged,
 		PrivilegedReason: u.PrivilegedReason}
 }
 

@@ -85,7 +85,7 @@ type runner struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	cfg     *wire.Config
-	dir     Directory
+	dir     *dirRef // the current connection; nil until needed
 	status  wire.DirectoryStatus
 	resume  []string
 	imports sync.WaitGroup
@@ -176,52 +176,86 @@ func (r *runner) pollRequest() wire.PollRequest {
 		ConfigVersion: v, Directory: r.status, Resume: append([]string(nil), r.resume...)}
 }
 
+// dirRef is a directory connection shared by the tasks and the heartbeat:
+// it is closed when it is retired (new configuration, or it failed) and the
+// last user is done with it.
+type dirRef struct {
+	Directory
+	users   int
+	retired bool
+}
+
 func (r *runner) setConfig(cfg *wire.Config) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cfg = cfg
-	if r.dir != nil {
-		_ = r.dir.Close()
+	r.retireLocked(r.dir)
+	r.log.Info("directory configuration received", "version", cfg.Version, "url", cfg.URL)
+}
+
+func (r *runner) retireLocked(d *dirRef) {
+	if d == nil {
+		return
+	}
+	d.retired = true
+	if r.dir == d {
 		r.dir = nil
 	}
-	r.log.Info("directory configuration received", "version", cfg.Version, "url", cfg.URL)
+	if d.users == 0 {
+		_ = d.Close()
+	}
 }
 
 func (r *runner) closeDir() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.dir != nil {
-		_ = r.dir.Close()
-		r.dir = nil
-	}
+	r.retireLocked(r.dir)
 }
 
-// directory returns a connection, opening one when needed.
-func (r *runner) directory(ctx context.Context) (Directory, error) {
+// directory returns the connection, opening one when needed; call release
+// when done with it.
+func (r *runner) directory(ctx context.Context) (d *dirRef, release func(), err error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cfg == nil {
-		return nil, &wire.Error{Kind: "not_configured", Message: "The directory connection is not set up on the Latchkey server yet."}
+	cfg := r.cfg
+	if cfg == nil {
+		r.mu.Unlock()
+		return nil, nil, &wire.Error{Kind: "not_configured", Message: "The directory connection is not set up on the Latchkey server yet."}
 	}
-	if r.dir != nil {
-		return r.dir, nil
+	if r.dir == nil {
+		r.mu.Unlock()
+		opened, err := r.o.Open(ctx, *cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		r.mu.Lock()
+		if r.dir == nil && r.cfg == cfg {
+			r.dir = &dirRef{Directory: opened}
+		} else {
+			_ = opened.Close() // another task opened one meanwhile, or the configuration changed
+		}
+		if r.dir == nil {
+			r.mu.Unlock()
+			return r.directory(ctx)
+		}
 	}
-	d, err := r.o.Open(ctx, *r.cfg)
-	if err != nil {
-		return nil, err
-	}
-	r.dir = d
-	return d, nil
+	d = r.dir
+	d.users++
+	r.mu.Unlock()
+	return d, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		d.users--
+		if d.retired && d.users == 0 {
+			_ = d.Close()
+		}
+	}, nil
 }
 
-// dropDirectory forgets a connection that failed, so the next task redials.
-func (r *runner) dropDirectory(d Directory) {
+// dropDirectory retires a connection that failed, so the next task redials.
+func (r *runner) dropDirectory(d *dirRef) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.dir == d {
-		_ = d.Close()
-		r.dir = nil
-	}
+	r.retireLocked(d)
 }
 
 // heartbeat checks the directory every HeartbeatEvery; the next poll
@@ -256,10 +290,11 @@ func (r *runner) heartbeat(ctx context.Context) {
 func (r *runner) check(ctx context.Context) (*wire.Policy, error) {
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	d, err := r.directory(cctx)
+	d, release, err := r.directory(cctx)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	p, err := d.Check(cctx)
 	if err != nil {
 		r.dropDirectory(d)
@@ -295,10 +330,11 @@ func (r *runner) execute(ctx context.Context, t *wire.Task) {
 	tctx, cancel := context.WithDeadline(ctx, t.Deadline)
 	defer cancel()
 	if t.Kind == wire.KindReset {
-		if d, err := r.directory(tctx); err == nil {
+		if d, release, err := r.directory(tctx); err == nil {
 			if v, err := d.PwdLastSet(tctx, t.GUID); err == nil {
 				e.PwdBefore = v
 			}
+			release()
 		}
 	}
 	if err := r.j.put(e); err != nil {
@@ -368,10 +404,11 @@ func (r *runner) flush(ctx context.Context) error {
 func (r *runner) resetWritten(ctx context.Context, e *entry) (bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	d, err := r.directory(cctx)
+	d, release, err := r.directory(cctx)
 	if err != nil {
 		return false, err
 	}
+	defer release()
 	now, err := d.PwdLastSet(cctx, e.GUID)
 	if err != nil {
 		return false, err
@@ -396,10 +433,11 @@ func asWireError(err error) *wire.Error {
 // do carries out a task against the directory.
 func (r *runner) do(ctx context.Context, t *wire.Task) *wire.Result {
 	fail := func(err error) *wire.Result { return &wire.Result{Error: asWireError(err)} }
-	d, err := r.directory(ctx)
+	d, release, err := r.directory(ctx)
 	if err != nil {
 		return fail(err)
 	}
+	defer release()
 	var res *wire.Result
 	switch t.Kind {
 	case wire.KindCheck:
