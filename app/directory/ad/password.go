@@ -63,7 +63,9 @@ func (c *Conn) requireTLS() error {
 // ResetPassword sets a user's password as an administrator would (history
 // and minimum age do not apply), in one modify: unicodePwd and pwdLastSet
 // (0: must change at next logon when temporary; -1: now, which also clears a
-// previous "must change"). Errors: KindInsecure (no TLS: nothing is sent),
+// previous "must change"). A temporary password does not force a change on
+// an account whose password never expires (User.PasswordNeverExpires): the
+// DC ignores pwdLastSet 0 there. Errors: KindInsecure (no TLS: nothing is sent),
 // KindNotFound, KindPolicy (with Violations when the local check can tell
 // which rule), KindAccess, KindUnreachable.
 func (c *Conn) ResetPassword(ctx context.Context, guid, password string, temporary bool) error {
@@ -85,7 +87,7 @@ func (c *Conn) ResetPassword(ctx context.Context, guid, password string, tempora
 	m.Replace("unicodePwd", []string{encodePassword(password)})
 	m.Replace("pwdLastSet", []string{pwdLastSet})
 	err = c.do(ctx, opPassword, func() error { return c.l.Modify(m) })
-	return c.explainPolicy(ctx, err, guid, password, e)
+	return c.explainPolicy(ctx, err, guid, password, e, false)
 }
 
 // SetPasswordWithPolicy sets the password an end user chose in self-serve:
@@ -127,7 +129,7 @@ func (c *Conn) SetPasswordWithPolicy(ctx context.Context, guid, password string)
 			break
 		}
 	}
-	return c.explainPolicy(ctx, err, guid, password, e)
+	return c.explainPolicy(ctx, err, guid, password, e, true)
 }
 
 // EnforcesHistoryOnReset reports whether the directory advertises the policy
@@ -158,9 +160,10 @@ func (c *Conn) Unlock(ctx context.Context, guid string) error {
 
 // explainPolicy adds to a KindPolicy error the rules that a local check of
 // the user's policy says the password breaks. The directory itself only says
-// "0000052D" on Windows; what a local check cannot see (history, minimum
-// age, a custom password filter) keeps the general message.
-func (c *Conn) explainPolicy(ctx context.Context, err error, guid, password string, e *ldap.Entry) error {
+// "0000052D" on Windows. When the local check finds nothing and the policy
+// hints were sent, what is left is history or minimum age (or a custom
+// password filter on the DC), and the message says so.
+func (c *Conn) explainPolicy(ctx context.Context, err error, guid, password string, e *ldap.Entry, hinted bool) error {
 	var ae *Error
 	if err == nil || !errors.As(err, &ae) || ae.Kind != KindPolicy {
 		return err
@@ -171,6 +174,12 @@ func (c *Conn) explainPolicy(ctx context.Context, err error, guid, password stri
 	}
 	v := p.Check(password, e.GetAttributeValue("sAMAccountName"), e.GetAttributeValue("displayName"))
 	if len(v) == 0 {
+		if hinted && (p.HistoryLength > 0 || p.MinAge > 0) {
+			ae.Message = "The directory rejected the password: it may be one of the recent passwords, or the password was changed too recently."
+			if h := p.HistoryHint(); h != "" {
+				ae.Message += " " + h + "."
+			}
+		}
 		return err
 	}
 	msgs := make([]string, len(v))

@@ -232,6 +232,15 @@ func TestAgainstSamba(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, u.PasswordNeverExpires)
 		require.Nil(t, u.PasswordExpires)
+
+		// "Must change" does not hold when the password never expires: the
+		// DC lets the temporary password sign in, and User says so.
+		require.NoError(t, conn.ResetPassword(context.Background(), never, "Temp-Passw0rd-9", true))
+		require.NoError(t, dc.Bind("ken@"+dc.Realm, "Temp-Passw0rd-9"))
+		u, err = conn.User(context.Background(), never)
+		require.NoError(t, err)
+		require.False(t, u.MustChange)
+		require.Nil(t, u.PasswordLastSet)
 	})
 
 	t.Run("DomainPolicyAndPSO", func(t *testing.T) {

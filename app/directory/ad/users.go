@@ -22,8 +22,8 @@ type User struct {
 	DisplayName          string
 	Email                string
 	Mobile               string
-	PasswordLastSet      *time.Time // nil when the password must be changed (pwdLastSet 0) or was never set
-	MustChange           bool       // must change the password at next logon
+	PasswordLastSet      *time.Time // nil when pwdLastSet is 0 (must change) or absent
+	MustChange           bool       // must change the password at next logon (pwdLastSet 0, unless PasswordNeverExpires)
 	PasswordExpires      *time.Time // nil when the password never expires (or must be changed now)
 	PasswordExpired      bool       // msDS-User-Account-Control-Computed UF_PASSWORD_EXPIRED
 	Locked               bool
@@ -183,11 +183,11 @@ func parseUser(e *ldap.Entry) User {
 	u.PasswordNeverExpires = uac&uacDontExpirePassword != 0
 	if v := e.GetAttributeValue("pwdLastSet"); v != "" {
 		n, _ := strconv.ParseInt(v, 10, 64)
-		if n == 0 {
-			u.MustChange = true
-		} else {
-			u.PasswordLastSet = filetime(n)
-		}
+		// pwdLastSet 0 forces a change at next logon, except when the
+		// password never expires: then the DC lets the old one sign in
+		// (Windows and Samba alike).
+		u.MustChange = n == 0 && !u.PasswordNeverExpires
+		u.PasswordLastSet = filetime(n)
 	}
 	if v := e.GetAttributeValue(attrExpiryComputed); v != "" {
 		n, _ := strconv.ParseInt(v, 10, 64)
