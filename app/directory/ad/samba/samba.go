@@ -7,7 +7,8 @@
 // Needs the Debian packages samba, samba-ad-dc, samba-ad-provision,
 // samba-dsdb-modules, samba-vfs-modules, winbind and ldb-tools, and root (the
 // LDAP ports are below 1024). Without them tests skip, or fail when
-// LATCHKEY_TEST_STRICT=1.
+// LATCHKEY_TEST_STRICT=1. Set LATCHKEY_SAMBA_KEEP=1 to keep a failed test's
+// DC directory (its samba.out has samba's log).
 package samba
 
 import (
@@ -25,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -108,6 +110,7 @@ func Start(t testing.TB, opts ...Option) *DC {
 		}
 		t.Skipf("samba: %s", msg)
 	}
+	sweepOnce.Do(sweep)
 	base, err := template()
 	if err != nil {
 		t.Fatalf("samba: provisioning the template domain: %v", err)
@@ -159,6 +162,27 @@ func launch(base, data string, o options) (*DC, error) {
 		return dc, fmt.Errorf("certificates: %w", err)
 	}
 	return dc, dc.start()
+}
+
+var sweepOnce sync.Once
+
+// sweep removes the directories of DCs whose test binary was killed before
+// its cleanup ran (samba itself exits with it): older than an hour, and no
+// live process behind their pid file.
+func sweep() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "latchkey-samba-dc-*"))
+	for _, d := range dirs {
+		info, err := os.Stat(d)
+		if err != nil || time.Since(info.ModTime()) < time.Hour {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(d, "run", "samba.pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && syscall.Kill(pid, 0) == nil {
+				continue
+			}
+		}
+		_ = os.RemoveAll(d)
+	}
 }
 
 func unavailable() string {
@@ -240,11 +264,11 @@ func usersTemplate(base string, u bulkUsers) (string, error) {
 // build(workDir) first if needed. An flock next to it makes parallel test
 // binaries wait for one another instead of building it twice.
 func cached(dir string, build func(work string) error) (string, error) {
-	templateMu.Lock()
-	defer templateMu.Unlock()
 	if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
 		return dir, nil
 	}
+	templateMu.Lock()
+	defer templateMu.Unlock()
 	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return "", err
