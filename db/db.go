@@ -106,7 +106,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
 	}
-	return newDB(bun.NewDB(sqlDB, sqlitedialect.New()), sqlDB, nil, SQLite, path), nil
+	return newDB(bun.NewDB(sqlDB, sqlitedialect.New(), bun.WithDiscardUnknownColumns()), sqlDB, nil, SQLite, path), nil
 }
 
 func openPostgres(ctx context.Context, url string) (*DB, error) {
@@ -128,7 +128,7 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("db: connect to postgres: %w", err)
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)
-	return newDB(bun.NewDB(sqlDB, pgdialect.New()), sqlDB, pool, Postgres, ""), nil
+	return newDB(bun.NewDB(sqlDB, pgdialect.New(), bun.WithDiscardUnknownColumns()), sqlDB, pool, Postgres, ""), nil
 }
 
 func newDB(b *bun.DB, sqlDB *sql.DB, pool *pgxpool.Pool, dia Dialect, path string) *DB {
