@@ -89,6 +89,7 @@ type runner struct {
 	status  wire.DirectoryStatus
 	resume  []string
 	imports sync.WaitGroup
+	taskMu  sync.Mutex // one task at a time on the shared connection
 	busy    chan struct{} // one import at a time
 }
 
@@ -287,19 +288,34 @@ func (r *runner) heartbeat(ctx context.Context) {
 	}
 }
 
+// check binds on a connection of its own and reads the domain policy. An
+// LDAP connection carries one operation at a time here: interleaving a large
+// search with other requests on one connection can stall it (the client
+// library dispatches every response through one goroutine).
 func (r *runner) check(ctx context.Context) (*wire.Policy, error) {
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	d, release, err := r.directory(cctx)
+	d, closeDir, err := r.dedicated(cctx)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	p, err := d.Check(cctx)
-	if err != nil {
-		r.dropDirectory(d)
+	defer closeDir()
+	return d.Check(cctx)
+}
+
+// dedicated opens a connection for one piece of work (the heartbeat, an import).
+func (r *runner) dedicated(ctx context.Context) (Directory, func(), error) {
+	r.mu.Lock()
+	cfg := r.cfg
+	r.mu.Unlock()
+	if cfg == nil {
+		return nil, nil, &wire.Error{Kind: "not_configured", Message: "The directory connection is not set up on the Latchkey server yet."}
 	}
-	return p, err
+	d, err := r.o.Open(ctx, *cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, func() { _ = d.Close() }, nil
 }
 
 // start runs a task: imports in the background (one at a time), the rest
@@ -433,6 +449,26 @@ func asWireError(err error) *wire.Error {
 // do carries out a task against the directory.
 func (r *runner) do(ctx context.Context, t *wire.Task) *wire.Result {
 	fail := func(err error) *wire.Result { return &wire.Result{Error: asWireError(err)} }
+	if t.Kind == wire.KindImport {
+		// Imports run beside other tasks: on a connection of their own.
+		d, closeDir, err := r.dedicated(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		defer closeDir()
+		p, err := d.Check(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		n, err := r.c.uploadUsers(ctx, t.ID, func(emit func(wire.User) error) error { return d.Users(ctx, emit) })
+		if err != nil {
+			return fail(err)
+		}
+		return &wire.Result{OK: true, Users: n, Policy: p}
+	}
+	// The other tasks run one at a time, on the shared connection.
+	r.taskMu.Lock()
+	defer r.taskMu.Unlock()
 	d, release, err := r.directory(ctx)
 	if err != nil {
 		return fail(err)
@@ -447,18 +483,6 @@ func (r *runner) do(ctx context.Context, t *wire.Task) *wire.Result {
 			break
 		}
 		res = &wire.Result{OK: true, Policy: p}
-	case wire.KindImport:
-		p, err := d.Check(ctx)
-		if err != nil {
-			res = fail(err)
-			break
-		}
-		n, err := r.c.uploadUsers(ctx, t.ID, func(emit func(wire.User) error) error { return d.Users(ctx, emit) })
-		if err != nil {
-			res = fail(err)
-			break
-		}
-		res = &wire.Result{OK: true, Users: n, Policy: p}
 	case wire.KindReset:
 		if err := d.Reset(ctx, t.GUID, t.Password, t.Temporary, t.SelfService); err != nil {
 			res = fail(err)
