@@ -198,7 +198,7 @@ func (s *GridService) UpdateContact(ctx context.Context, a audit.Actor, id, fiel
 // Errors: NotFound (also for another tenant's end user).
 func Visible(ctx context.Context, idb bun.IDB, tenantID, id string) (*EndUser, error) {
 	u := new(EndUser)
-	err := idb.NewSelect().Model(u).ModelTableExpr("end_users AS eu").ColumnExpr("eu.*").
+	err := idb.NewSelect().Model(u).ModelTableExpr("end_users AS eu").ColumnExpr(endUserColumns()).
 		Join(visibleCustomerJoin).Where("eu.tenant_id = ? AND eu.id = ?", tenantID, id).Scan(ctx)
 	if err != nil {
 		return nil, gridNotFoundOr("get", err)
@@ -209,16 +209,11 @@ func Visible(ctx context.Context, idb bun.IDB, tenantID, id string) (*EndUser, e
 // GridService carries out what technicians do in the end-user grid: edit
 // contact values, switch self-serve per end user and in bulk, export.
 type GridService struct {
-	db     *db.DB
-	now    func() time.Time
-	counts *countCache
+	db  *db.DB
+	now func() time.Time
 }
 
-// NewGridService returns a GridService. It adds a query hook to d that notes
-// writes to end users and customers (see Page); make it before d serves
-// requests.
+// NewGridService returns a GridService.
 func NewGridService(d *db.DB, now func() time.Time) *GridService {
-	c := &countCache{entries: map[string]countEntry{}}
-	d.Bun.AddQueryHook(c)
-	return &GridService{db: d, now: now, counts: c}
+	return &GridService{db: d, now: now}
 }

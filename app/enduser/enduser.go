@@ -8,10 +8,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
 
 	"github.com/latchkey/latchkey/app/apperr"
 )
@@ -83,7 +86,8 @@ func (s Status) Key() string {
 }
 
 // StatusSQL is the SQL expression of Status over an end_users row (alias
-// prefix p, e.g. "eu."), for filtering and sorting in the database.
+// prefix p, e.g. "eu."). Migration 0010 stores it as the column
+// end_users.status (generated, indexed), which queries use instead.
 func StatusSQL(p string) string {
 	return "(CASE WHEN " + p + "first_access_at IS NOT NULL THEN 2 WHEN " + p + "email <> '' AND " + p + "mobile <> '' THEN 1 ELSE 0 END)"
 }
@@ -116,6 +120,18 @@ type EndUser struct {
 	CreatedAt         time.Time  `bun:"created_at"`
 	UpdatedAt         time.Time  `bun:"updated_at"`
 }
+
+// endUserColumns lists EndUser's columns of end_users aliased eu, for
+// statements that scan an EndUser from a table expression. Never eu.*: other
+// packages add columns to end_users that EndUser does not have.
+var endUserColumns = sync.OnceValue(func() string {
+	t := sqlitedialect.New().Tables().Get(reflect.TypeFor[EndUser]())
+	cols := make([]string, len(t.Fields))
+	for i, f := range t.Fields {
+		cols[i] = "eu." + f.Name
+	}
+	return strings.Join(cols, ", ")
+})
 
 // Name is "First Last", or the username when both are empty.
 func (u *EndUser) Name() string {

@@ -5,8 +5,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // Filter is the grid's view: search, filters, sort and page. It lives in the
@@ -33,7 +35,7 @@ var SortColumns = map[string]string{
 	"email":     "lower(eu.email)",
 	"mobile":    "eu.mobile",
 	"source":    "eu.source",
-	"status":    StatusSQL("eu."),
+	"status":    "eu.status",
 	"selfserve": "eu.self_serve_enabled",
 	"expires":   "eu.password_expires_at",
 	"locked":    "eu.locked",
@@ -139,37 +141,63 @@ func (f Filter) Describe() string {
 // Where adds the filter's conditions (never sort or page) to q, whose
 // end_users table is aliased eu. The tenant condition is always added.
 func (f Filter) Where(q *bun.SelectQuery, tenantID string, now time.Time) *bun.SelectQuery {
-	return q.Where("eu.tenant_id = ?", tenantID).ApplyQueryBuilder(func(qb bun.QueryBuilder) bun.QueryBuilder {
-		return f.apply(qb, now)
+	o := f.plan(q.Dialect().Name(), false)
+	return q.Where(o.tenant, tenantID).ApplyQueryBuilder(func(qb bun.QueryBuilder) bun.QueryBuilder {
+		return f.apply(qb, now, o)
+	})
+}
+
+// whereCount is Where for counting: on SQLite a search of one or two
+// characters then reads the table in order (faster than through an index
+// that does not narrow it).
+func (f Filter) whereCount(q *bun.SelectQuery, tenantID string, now time.Time) *bun.SelectQuery {
+	o := f.plan(q.Dialect().Name(), true)
+	return q.Where(o.tenant, tenantID).ApplyQueryBuilder(func(qb bun.QueryBuilder) bun.QueryBuilder {
+		return f.apply(qb, now, o)
 	})
 }
 
 // WhereUpdate adds the filter's conditions to an UPDATE of end_users aliased eu.
 func (f Filter) WhereUpdate(q *bun.UpdateQuery, tenantID string, now time.Time) *bun.UpdateQuery {
-	return q.Where("eu.tenant_id = ?", tenantID).ApplyQueryBuilder(func(qb bun.QueryBuilder) bun.QueryBuilder {
-		return f.apply(qb, now)
+	o := f.plan(q.Dialect().Name(), true)
+	return q.Where(o.tenant, tenantID).ApplyQueryBuilder(func(qb bun.QueryBuilder) bun.QueryBuilder {
+		return f.apply(qb, now, o)
 	})
 }
 
-func (f Filter) apply(qb bun.QueryBuilder, now time.Time) bun.QueryBuilder {
+// wherePlan is how apply writes the conditions for one statement.
+type wherePlan struct {
+	sqlite bool
+	// tenant and customer are the tenant and customer conditions. On SQLite,
+	// when the search's rows are to be found another way, they are written
+	// "+eu.tenant_id = ?" (SQLite then uses no index for them): without
+	// statistics SQLite takes any equality on an indexed column for a narrow
+	// one, and would walk the tenant's 100,000 index entries to find 900
+	// matches of a term the FTS5 index names directly (45 ms instead of 3).
+	tenant, customer string
+}
+
+// plan chooses how to write f's conditions: on SQLite a search of three or
+// more characters is found through the FTS5 index, and a shorter one (when
+// counting or updating, where every matching row is read anyway) by reading
+// the table in order.
+func (f Filter) plan(d dialect.Name, readsAll bool) wherePlan {
+	o := wherePlan{sqlite: d == dialect.SQLite, tenant: "eu.tenant_id = ?", customer: "eu.customer_id = ?"}
+	if o.sqlite && f.Query != "" && (readsAll || trigramTerm(f.Query)) {
+		o.tenant, o.customer = "+eu.tenant_id = ?", "+eu.customer_id = ?"
+	}
+	return o
+}
+
+func (f Filter) apply(qb bun.QueryBuilder, now time.Time, o wherePlan) bun.QueryBuilder {
 	if f.CustomerID != "" {
-		qb = qb.Where("eu.customer_id = ?", f.CustomerID)
+		qb = qb.Where(o.customer, f.CustomerID)
 	}
 	if f.Query != "" {
-		like := "%" + escapeLike(strings.ToLower(f.Query)) + "%"
-		qb = qb.WhereGroup(" AND ", func(g bun.QueryBuilder) bun.QueryBuilder {
-			return g.Where(`lower(eu.first_name || ' ' || eu.last_name) LIKE ? ESCAPE '\'`, like).
-				WhereOr(`lower(eu.username) LIKE ? ESCAPE '\'`, like).
-				WhereOr(`lower(eu.email) LIKE ? ESCAPE '\'`, like)
-		})
+		qb = searchWhere(qb, f.Query, o.sqlite)
 	}
-	switch f.Status {
-	case "not_registered":
-		qb = qb.Where(StatusSQL("eu.") + " = 0")
-	case "registered":
-		qb = qb.Where(StatusSQL("eu.") + " = 1")
-	case "accessed":
-		qb = qb.Where(StatusSQL("eu.") + " = 2")
+	if st, ok := statusValue(f.Status); ok {
+		qb = qb.Where("eu.status = ?", st)
 	}
 	switch f.SelfServe {
 	case "on":
@@ -190,6 +218,97 @@ func (f Filter) apply(qb bun.QueryBuilder, now time.Time) bun.QueryBuilder {
 		qb = qb.Where("eu.password_expires_at >= ? AND eu.password_expires_at < ?", now.UTC(), now.UTC().AddDate(0, 0, f.Expiring))
 	}
 	return qb
+}
+
+// statusValue is the status column's value of a Status filter key.
+func statusValue(key string) (Status, bool) {
+	switch key {
+	case "not_registered":
+		return StatusNotRegistered, true
+	case "registered":
+		return StatusRegistered, true
+	case "accessed":
+		return StatusAccessed, true
+	}
+	return 0, false
+}
+
+// trigramMin is the shortest search term (in characters) that the trigram
+// indexes can answer; shorter terms are matched by LIKE alone.
+const trigramMin = 3
+
+// trigramTerm reports whether a search term is long enough for the trigram
+// indexes.
+func trigramTerm(term string) bool {
+	return utf8.RuneCountInString(term) >= trigramMin && !strings.ContainsRune(term, 0)
+}
+
+// searchWhere adds the search: end users whose name ("first last"),
+// username or email contains term, ignoring case as the database's lower()
+// does (ASCII letters on SQLite, whose LIKE ignores their case anyway; the
+// collation's on PostgreSQL). Case is folded on both sides in SQL, so that a
+// term always finds the text it was copied from. Those LIKE conditions
+// decide on both databases. For a term of three or more characters a
+// trigram index first narrows the rows to those that may contain it
+// (migration 0010): on SQLite the FTS5 table end_users_search (a phrase
+// query of the term; its Unicode case folding covers LIKE's), on PostgreSQL
+// a LIKE on the lowered fields joined by spaces, answered by pg_trgm's GIN
+// index end_users_search_idx (a field that contains the term implies the
+// joined text does).
+func searchWhere(qb bun.QueryBuilder, term string, sqlite bool) bun.QueryBuilder {
+	like := "%" + escapeLike(term) + "%"
+	if trigramTerm(term) {
+		if sqlite {
+			phrase := `"` + strings.ReplaceAll(term, `"`, `""`) + `"`
+			qb = qb.Where("eu.rowid IN (SELECT rowid FROM end_users_search WHERE end_users_search MATCH ?)", phrase)
+		} else {
+			qb = qb.Where(`lower(eu.first_name || ' ' || eu.last_name || ' ' || eu.username || ' ' || eu.email) LIKE lower(?) ESCAPE '\'`, like)
+		}
+	}
+	if sqlite {
+		return qb.WhereGroup(" AND ", func(g bun.QueryBuilder) bun.QueryBuilder {
+			return g.Where(`(eu.first_name || ' ' || eu.last_name) LIKE ? ESCAPE '\'`, like).
+				WhereOr(`eu.username LIKE ? ESCAPE '\'`, like).
+				WhereOr(`eu.email LIKE ? ESCAPE '\'`, like)
+		})
+	}
+	return qb.WhereGroup(" AND ", func(g bun.QueryBuilder) bun.QueryBuilder {
+		return g.Where(`lower(eu.first_name || ' ' || eu.last_name) LIKE lower(?) ESCAPE '\'`, like).
+			WhereOr(`lower(eu.username) LIKE lower(?) ESCAPE '\'`, like).
+			WhereOr(`lower(eu.email) LIKE lower(?) ESCAPE '\'`, like)
+	})
+}
+
+// countable reports whether the filter's total can be added up from the
+// end_user_counts table (no search, no expiry window).
+func (f Filter) countable() bool { return f.Query == "" && f.Expiring == 0 }
+
+// whereCounts adds the filter's conditions to a query of end_user_counts
+// aliased k (see countable). The tenant condition is always added.
+func (f Filter) whereCounts(q *bun.SelectQuery, tenantID string) *bun.SelectQuery {
+	q = q.Where("k.tenant_id = ?", tenantID)
+	if f.CustomerID != "" {
+		q = q.Where("k.customer_id = ?", f.CustomerID)
+	}
+	if st, ok := statusValue(f.Status); ok {
+		q = q.Where("k.status = ?", st)
+	}
+	switch f.SelfServe {
+	case "on":
+		q = q.Where("k.self_serve_enabled = ?", true)
+	case "off":
+		q = q.Where("k.self_serve_enabled = ?", false)
+	}
+	if f.Source != "" {
+		q = q.Where("k.source = ?", f.Source)
+	}
+	switch f.Locked {
+	case "yes":
+		q = q.Where("k.locked = ?", true)
+	case "no":
+		q = q.Where("k.locked = ?", false)
+	}
+	return q
 }
 
 func escapeLike(s string) string {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -24,6 +22,7 @@ type Row struct {
 type gridRow struct {
 	EndUser      `bun:",extend"`
 	CustomerName string `bun:"customer_name"`
+	StatusValue  Status `bun:"status,scanonly"` // the sort column of "status"
 	Total        int    `bun:"grid_total"`
 }
 
@@ -35,7 +34,7 @@ const visibleCustomerJoin = "JOIN customers AS c ON c.id = eu.customer_id AND c.
 // eu.*: reading fewer columns makes a page measurably cheaper).
 const gridColumns = "eu.id, eu.tenant_id, eu.customer_id, eu.username, eu.first_name, eu.last_name, eu.email, eu.email_source, " +
 	"eu.mobile, eu.mobile_source, eu.source, eu.self_serve_enabled, eu.privileged, eu.locked, eu.password_expires_at, " +
-	"eu.first_access_at, eu.last_access_at"
+	"eu.first_access_at, eu.last_access_at, eu.status"
 
 // notArchived keeps end users (eu) whose customer is not archived, without
 // a join: the few archived customers' ids are looked up once per statement.
@@ -106,9 +105,8 @@ func splitTopLevel(s string) []string {
 // order, and how many match in all. It is one statement: the page (end users
 // of non-archived customers, the filter, ORDER BY with an id tie-break,
 // LIMIT/OFFSET) as a derived table joined to the customers' names, with the
-// total as a scalar subquery. Only a page past the end (no rows) costs a
-// second statement to learn the total. GridService.Page is the same with
-// the total cached.
+// total as a scalar subquery (see countQuery). Only a page past the end (no
+// rows) costs a second statement to learn the total.
 func Grid(ctx context.Context, idb bun.IDB, tenantID string, f Filter, now time.Time) (rows []Row, total int, err error) {
 	var scanned []gridRow
 	if err := gridStatement(idb, &scanned, tenantID, f, now, true).Scan(ctx); err != nil {
@@ -173,9 +171,24 @@ func GridSQL(idb bun.IDB, tenantID string, f Filter, now time.Time, withCount bo
 	return gridStatement(idb, &[]gridRow{}, tenantID, f, now, withCount).String()
 }
 
+// countQuery counts the end users matching f. Without a search or an expiry
+// window it adds up rows of end_user_counts (kept exact by triggers on
+// end_users, migration 0010): a few dozen rows per customer rather than
+// every matching end user. Otherwise it counts end users, through the
+// trigram index of the search or the expiry index.
 func countQuery(idb bun.IDB, tenantID string, f Filter, now time.Time) *bun.SelectQuery {
+	if f.countable() {
+		q := idb.NewSelect().TableExpr("end_user_counts AS k").ColumnExpr("COALESCE(SUM(k.n), 0)").
+			Where("k.customer_id NOT IN (SELECT ca.id FROM customers AS ca WHERE ca.tenant_id = ? AND ca.archived_at IS NOT NULL)", tenantID)
+		return f.whereCounts(q, tenantID)
+	}
+	return countEndUsersQuery(idb, tenantID, f, now)
+}
+
+// countEndUsersQuery counts the end users matching f one by one.
+func countEndUsersQuery(idb bun.IDB, tenantID string, f Filter, now time.Time) *bun.SelectQuery {
 	q := idb.NewSelect().TableExpr("end_users AS eu").ColumnExpr("count(*)").Where(notArchived, tenantID)
-	return f.Where(q, tenantID, now)
+	return f.whereCount(q, tenantID, now)
 }
 
 // Count returns how many of the tenant's end users (of non-archived
@@ -226,7 +239,7 @@ func CustomerOptions(ctx context.Context, idb bun.IDB, tenantID string) ([]Custo
 func VisibleRow(ctx context.Context, idb bun.IDB, tenantID, id string) (*Row, error) {
 	var r gridRow
 	err := idb.NewSelect().Model(&r).ModelTableExpr("end_users AS eu").
-		ColumnExpr("eu.*").ColumnExpr("c.name AS customer_name").ColumnExpr("0 AS grid_total").
+		ColumnExpr(endUserColumns()).ColumnExpr("c.name AS customer_name").ColumnExpr("0 AS grid_total").
 		Join(visibleCustomerJoin).Where("eu.tenant_id = ? AND eu.id = ?", tenantID, id).Scan(ctx)
 	if err != nil {
 		return nil, gridNotFoundOr("get", err)
@@ -234,115 +247,7 @@ func VisibleRow(ctx context.Context, idb bun.IDB, tenantID, id string) (*Row, er
 	return &Row{EndUser: r.EndUser, CustomerName: r.CustomerName}, nil
 }
 
-// Counting every matching end user is the grid's one costly part (a scan of
-// up to the tenant's whole table), and the total rarely changes between two
-// pages: GridService keeps the totals it counted, per tenant and filter, and
-// trusts one only while no statement of this process has written end users
-// or customers since shortly before it was counted, and for countTTL at most
-// (writes by other processes sharing the database).
-const (
-	countTTL = 10 * time.Second
-	// countSettle is how long after its last write statement a transaction
-	// is taken to have committed: a total counted sooner may miss the write.
-	countSettle = 2 * time.Second
-	countMax    = 4096 // cached totals per service
-)
-
-type countEntry struct {
-	total int
-	at    time.Time // when the counting statement started
-}
-
-type countCache struct {
-	mu        sync.Mutex
-	entries   map[string]countEntry
-	lastWrite atomic.Int64 // unix nanoseconds of the last write to end_users or customers
-}
-
-// countKey is the tenant and the filter without page and sort; a window of
-// days from now ("expiring") moves, so it is counted again each minute.
-func countKey(tenantID string, f Filter, now time.Time) string {
-	v := f.Values(true)
-	v.Del("page")
-	v.Del("sort")
-	v.Del("dir")
-	k := tenantID + "\x00" + v.Encode()
-	if f.Expiring > 0 {
-		k += "\x00" + now.UTC().Truncate(time.Minute).Format(time.RFC3339)
-	}
-	return k
-}
-
-func (c *countCache) get(key string, wall time.Time) (int, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if !ok {
-		return 0, false
-	}
-	last := time.Unix(0, c.lastWrite.Load())
-	if wall.Sub(e.at) > countTTL || !e.at.After(last.Add(countSettle)) {
-		delete(c.entries, key)
-		return 0, false
-	}
-	return e.total, true
-}
-
-func (c *countCache) put(key string, total int, at time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= countMax {
-		for k, e := range c.entries {
-			if at.Sub(e.at) > countTTL {
-				delete(c.entries, k)
-			}
-		}
-		if len(c.entries) >= countMax {
-			clear(c.entries)
-		}
-	}
-	c.entries[key] = countEntry{total: total, at: at}
-}
-
-// AfterQuery notes writes to end users and customers (a bun query hook).
-func (c *countCache) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	if e.Operation() == "SELECT" {
-		return
-	}
-	if strings.Contains(e.Query, "end_users") || strings.Contains(e.Query, "customers") {
-		c.lastWrite.Store(time.Now().UnixNano())
-	}
-}
-
-// BeforeQuery does nothing (a bun query hook).
-func (c *countCache) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
-
-// Page is Grid with the total taken from the service's cache when it can be
-// trusted: one statement per page, which then only walks the rows it shows.
-// The page itself is always read fresh; a total that the rows contradict is
-// counted again.
+// Page is Grid on the service's database (the grid's one statement).
 func (s *GridService) Page(ctx context.Context, tenantID string, f Filter, now time.Time) (rows []Row, total int, err error) {
-	key := countKey(tenantID, f, now)
-	start := time.Now()
-	total, cached := s.counts.get(key, start)
-	var scanned []gridRow
-	if err := gridStatement(s.db.Bun, &scanned, tenantID, f, now, !cached).Scan(ctx); err != nil {
-		return nil, 0, fmt.Errorf("enduser: grid: %w", err)
-	}
-	rows = toRows(scanned)
-	per, off := f.perPage(), f.offset()
-	switch {
-	case !cached && len(scanned) > 0:
-		total = scanned[0].Total
-	case len(rows) > 0 && len(rows) < per, len(rows) == 0 && f.page() == 1:
-		total = off + len(rows) // the last page: exact without counting
-	case cached && len(rows) == per && total >= off+per:
-		return rows, total, nil
-	default: // past the end, or the cached total is behind the rows
-		if total, err = Count(ctx, s.db.Bun, tenantID, f, now); err != nil {
-			return nil, 0, err
-		}
-	}
-	s.counts.put(key, total, start)
-	return rows, total, nil
+	return Grid(ctx, s.db.Bun, tenantID, f, now)
 }

@@ -3,6 +3,7 @@ package enduser_test
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
 
 	"github.com/latchkey/latchkey/app/apperr"
 	"github.com/latchkey/latchkey/app/audit"
@@ -308,8 +310,9 @@ func TestGridFilterSortAndStablePaging(t *testing.T) {
 	})
 }
 
-// TestGridStatusSQLMatchesGo checks StatusSQL against Status for every
-// combination of the fields the status depends on.
+// TestGridStatusSQLMatchesGo checks StatusSQL and the generated column
+// end_users.status against Status for every combination of the fields the
+// status depends on.
 func TestGridStatusSQLMatchesGo(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
@@ -333,6 +336,8 @@ func TestGridStatusSQLMatchesGo(t *testing.T) {
 			require.NoError(t, d.Bun.NewSelect().TableExpr("end_users AS eu").ColumnExpr(enduser.StatusSQL("eu.")).
 				Where("eu.id = ?", u.ID).Scan(ctx, &st))
 			require.Equal(t, int(u.Status()), st, "%s: email %q mobile %q access %v", u.Username, u.Email, u.Mobile, u.FirstAccessAt != nil)
+			require.NoError(t, d.Bun.NewSelect().Table("end_users").Column("status").Where("id = ?", u.ID).Scan(ctx, &st))
+			require.Equal(t, int(u.Status()), st, "%s: the generated column status", u.Username)
 			rows, _, err := enduser.Grid(ctx, d.Bun, f.tenant.ID, enduser.Filter{Status: u.Status().Key(), Query: u.Username}, f.now)
 			require.NoError(t, err)
 			require.Len(t, rows, 1, "the status filter finds %s", u.Username)
@@ -359,60 +364,236 @@ func TestGridCustomerOptionsAndVisibleRow(t *testing.T) {
 	})
 }
 
-// TestGridPageCachesTotals checks GridService.Page: the same rows and totals
-// as Grid; a total kept between pages; a write through this process shows at
-// once; a total the rows contradict is counted again.
-func TestGridPageCachesTotals(t *testing.T) {
+// gridCountFilters are the filters whose totals come from end_user_counts.
+func (f *gridFixture) gridCountFilters() []enduser.Filter {
+	out := []enduser.Filter{{}, {CustomerID: f.custA.ID}, {CustomerID: f.custB.ID}, {CustomerID: f.archived.ID}, {CustomerID: f.foreign.ID},
+		{Status: "registered", SelfServe: "off", Source: enduser.SourceCSV}, {CustomerID: f.custA.ID, Status: "accessed", Locked: "no"}}
+	for _, st := range []string{"not_registered", "registered", "accessed"} {
+		out = append(out, enduser.Filter{Status: st})
+	}
+	for _, ss := range []string{"on", "off"} {
+		out = append(out, enduser.Filter{SelfServe: ss}, enduser.Filter{SelfServe: ss, CustomerID: f.custB.ID})
+	}
+	for _, src := range gridSrc {
+		out = append(out, enduser.Filter{Source: src})
+	}
+	return append(out, enduser.Filter{Locked: "yes"}, enduser.Filter{Locked: "no", Status: "not_registered"})
+}
+
+// gridCheckCounts compares the totals the grid adds up from end_user_counts
+// with end users counted one by one, for the tenant and the other one.
+func (f *gridFixture) gridCheckCounts(t *testing.T, msg string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, tenantID := range []string{f.tenant.ID, f.other.ID} {
+		for _, flt := range f.gridCountFilters() {
+			want, err := enduser.CountEndUsers(ctx, f.d.Bun, tenantID, flt, f.now)
+			require.NoError(t, err)
+			got, err := enduser.Count(ctx, f.d.Bun, tenantID, flt, f.now)
+			require.NoError(t, err)
+			require.Equal(t, want, got, "%s: filter %+v", msg, flt)
+			_, total, err := enduser.Grid(ctx, f.d.Bun, tenantID, flt, f.now)
+			require.NoError(t, err)
+			require.Equal(t, want, total, "%s: the grid's total, filter %+v", msg, flt)
+		}
+	}
+}
+
+// TestGridCountsStayExact checks that the totals kept in end_user_counts
+// (triggers of migration 0010) follow every kind of write to end_users, by
+// any statement of anyone: inserts, updates of each column they depend on,
+// many rows at once, deletes, rolled-back transactions, archived customers.
+func TestGridCountsStayExact(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
-		f := gridSetup(t, d, 130)
+		f := gridSetup(t, d, 90)
 		ctx := context.Background()
-		flt := enduser.Filter{PerPage: 20, Sort: "username"}
-		check := func(msg string) {
-			t.Helper()
-			for page := 1; page <= 8; page++ {
-				flt.Page = page
-				want, wantTotal, err := enduser.Grid(ctx, d.Bun, f.tenant.ID, flt, f.now)
-				require.NoError(t, err)
-				got, total, err := f.svc.Page(ctx, f.tenant.ID, flt, f.now)
-				require.NoError(t, err)
-				require.Equal(t, want, got, "%s: page %d", msg, page)
-				require.Equal(t, wantTotal, total, "%s: page %d", msg, page)
-			}
+		for _, flt := range f.gridCountFilters()[:3] {
+			n, err := enduser.Count(ctx, d.Bun, f.tenant.ID, flt, f.now)
+			require.NoError(t, err)
+			require.Equal(t, len(f.gridExpected(flt)), n, "filter %+v", flt)
 		}
-		check("fresh")
-		time.Sleep(2100 * time.Millisecond) // the setup's writes have settled: totals are kept now
-		check("cached")
+		f.gridCheckCounts(t, "fresh")
+		exec := func(q string, args ...any) {
+			t.Helper()
+			_, err := d.Bun.NewRaw(q, args...).Exec(ctx)
+			require.NoError(t, err, q)
+		}
 
-		// A write by this process (through bun) is seen at once.
-		u := &enduser.EndUser{ID: db.NewID(), TenantID: f.tenant.ID, CustomerID: f.custA.ID, Username: "aaa-new",
-			Source: enduser.SourceManual, CreatedAt: f.now, UpdatedAt: f.now}
+		u := &enduser.EndUser{ID: db.NewID(), TenantID: f.tenant.ID, CustomerID: f.custA.ID, Username: "new-one",
+			Source: enduser.SourceLocal, CreatedAt: f.now, UpdatedAt: f.now}
 		_, err := d.Bun.NewInsert().Model(u).Exec(ctx)
 		require.NoError(t, err)
-		check("after an insert")
-		_, err = d.Bun.NewUpdate().Table("customers").Set("archived_at = ?", f.now).Where("id = ?", f.custB.ID).Exec(ctx)
-		require.NoError(t, err)
-		check("after archiving a customer")
+		f.gridCheckCounts(t, "after an insert")
 
-		// A write the process did not see (another process): the kept total
-		// stays for a while, but never contradicts the rows it comes with.
-		time.Sleep(2100 * time.Millisecond)
-		flt.Page = 1
-		_, before, err := f.svc.Page(ctx, f.tenant.ID, flt, f.now)
+		_, err = f.svc.UpdateContact(ctx, f.actor, u.ID, "email", "new.one@example.com")
 		require.NoError(t, err)
-		_, err = d.SQL.ExecContext(ctx, d.Bun.NewUpdate().Table("customers").Set("archived_at = NULL").Where("id = ?", f.custB.ID).String())
+		_, err = f.svc.UpdateContact(ctx, f.actor, u.ID, "mobile", "+447700900999")
 		require.NoError(t, err)
-		_, total, err := f.svc.Page(ctx, f.tenant.ID, flt, f.now)
+		f.gridCheckCounts(t, "after contact edits (registration complete)")
+
+		// Statements that bypass the services, as another process would send.
+		_, err = d.SQL.ExecContext(ctx, d.Bun.NewUpdate().Table("end_users").Set("first_access_at = ?", f.now).
+			Where("id = ?", u.ID).String())
 		require.NoError(t, err)
-		require.Equal(t, before, total, "kept (countTTL bounds this)")
-		last := enduser.Filter{PerPage: 20, Sort: "username", Page: 100}
-		n, err := enduser.Count(ctx, d.Bun, f.tenant.ID, last, f.now)
+		f.gridCheckCounts(t, "after a first self-serve access")
+		exec("UPDATE end_users SET locked = ? WHERE customer_id = ? AND username LIKE ?", true, f.custB.ID, "user0%")
+		exec("UPDATE end_users SET source = ?, email = ? WHERE tenant_id = ? AND username LIKE ?", enduser.SourceM365, "", f.tenant.ID, "user%5")
+		exec("UPDATE end_users SET first_name = ? WHERE tenant_id = ?", "Renamed", f.tenant.ID) // no count changes
+		f.gridCheckCounts(t, "after updates of many rows")
+
+		n, err := f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{All: true, Filter: enduser.Filter{Status: "registered"}}, true, f.now)
 		require.NoError(t, err)
-		require.Greater(t, n, before)
-		last.Page = (n + 19) / 20
-		rows, total, err := f.svc.Page(ctx, f.tenant.ID, last, f.now)
+		require.Positive(t, n)
+		f.gridCheckCounts(t, "after a bulk enable")
+		_, err = f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{All: true}, false, f.now)
 		require.NoError(t, err)
-		require.Equal(t, n, total, "the last page's rows give the exact total")
-		require.Len(t, rows, n-(last.Page-1)*20)
+		f.gridCheckCounts(t, "after a bulk disable")
+
+		exec("UPDATE end_users SET customer_id = ? WHERE id = ?", f.custB.ID, f.users[1].ID)
+		exec("DELETE FROM end_users WHERE id IN (?)", bun.In([]string{f.users[2].ID, f.users[3].ID, f.hidden[0].ID}))
+		f.gridCheckCounts(t, "after a move and deletes")
+
+		var more []*enduser.EndUser
+		for i := range 25 {
+			more = append(more, &enduser.EndUser{ID: db.NewID(), TenantID: f.tenant.ID, CustomerID: []string{f.custA.ID, f.custB.ID}[i%2],
+				Username: fmt.Sprintf("batch%02d", i), Email: "b@example.com", Mobile: []string{"", "+447700900111"}[i%2],
+				Source: gridSrc[i%len(gridSrc)], Locked: i%3 == 0, CreatedAt: f.now, UpdatedAt: f.now})
+		}
+		_, err = d.Bun.NewInsert().Model(&more).Exec(ctx)
+		require.NoError(t, err)
+		f.gridCheckCounts(t, "after a multi-row insert")
+
+		err = d.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+			if _, err := tx.NewRaw("UPDATE end_users SET locked = NOT locked WHERE tenant_id = ?", f.tenant.ID).Exec(ctx); err != nil {
+				return err
+			}
+			return errors.New("roll back")
+		})
+		require.Error(t, err)
+		f.gridCheckCounts(t, "after a rolled-back update")
+
+		exec("UPDATE customers SET archived_at = ? WHERE id = ?", f.now, f.custB.ID)
+		f.gridCheckCounts(t, "with a customer archived")
+		exec("UPDATE customers SET archived_at = NULL WHERE id IN (?)", bun.In([]string{f.custB.ID, f.archived.ID}))
+		f.gridCheckCounts(t, "with customers unarchived")
+
+		// Deleting a customer (once empty) takes its count rows with it.
+		exec("DELETE FROM end_users WHERE customer_id = ?", f.foreign.ID)
+		exec("DELETE FROM customers WHERE id = ?", f.foreign.ID)
+		f.gridCheckCounts(t, "after deleting a customer")
+		var left int
+		require.NoError(t, d.Bun.NewSelect().Table("end_user_counts").ColumnExpr("count(*)").Where("customer_id = ?", f.foreign.ID).Scan(ctx, &left))
+		require.Zero(t, left)
+	})
+}
+
+// TestGridSearch checks the search's edge cases on both databases: terms of
+// one and two characters (no trigram index), LIKE wildcards, quotes,
+// backslashes, FTS5 syntax taken literally, non-ASCII text, a term that runs
+// across two fields (no match), and the index following renames and deletes.
+func TestGridSearch(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := gridSetup(t, d, 0)
+		ctx := context.Background()
+		add := func(first, last, username, email string) *enduser.EndUser {
+			u := &enduser.EndUser{ID: db.NewID(), TenantID: f.tenant.ID, CustomerID: f.custA.ID, Username: username,
+				FirstName: first, LastName: last, Email: email, Source: enduser.SourceManual, CreatedAt: f.now, UpdatedAt: f.now}
+			_, err := d.Bun.NewInsert().Model(u).Exec(ctx)
+			require.NoError(t, err)
+			return u
+		}
+		add("Zoë", "Ångström", "zoe.a", "zoe@example.com")
+		add("Seán", "O'Brien", "sobrien", "sean.o'brien@example.ie")
+		add(`Dwayne "The Rock"`, "Johnson", "rock", "dj@example.com")
+		add("Fifty", "Percent", "50%off", "fifty_percent@example.com")
+		add("Back", `Sl\ash`, `dom\user`, "back@example.com")
+		add("张", "伟", "zhang.wei", "wei@example.cn")
+		add("NEAR", "AND OR", "ops*", "x^y@example.com")
+		add("Ann", "Lee", "annlee", "ann.lee@example.com")
+		bob := add("Bob", "Smith", "BSMITH", "Bob.Smith@Example.COM")
+
+		search := func(term string) []string {
+			t.Helper()
+			rows, total, err := enduser.Grid(ctx, d.Bun, f.tenant.ID, enduser.Filter{Query: term, Sort: "username"}, f.now)
+			require.NoError(t, err)
+			out := []string{}
+			for _, r := range rows {
+				out = append(out, r.Username)
+			}
+			require.Equal(t, len(out), total, "term %q: the total counts the same rows", term)
+			return out
+		}
+		for _, tc := range []struct {
+			term string
+			want []string
+		}{
+			{"z", []string{"zhang.wei", "zoe.a"}},
+			{"ë", []string{"zoe.a"}},
+			{"Zoë", []string{"zoe.a"}},
+			{"zoË", []string{}}, // non-ASCII letters compare as written (lower() folds ASCII)
+			{"Ångström", []string{"zoe.a"}},
+			{"ngstr", []string{"zoe.a"}},
+			{"o'b", []string{"sobrien"}},
+			{"'", []string{"sobrien"}},
+			{`"the rock"`, []string{"rock"}},
+			{`"`, []string{"rock"}},
+			{`k"`, []string{"rock"}},
+			{"%", []string{"50%off"}},
+			{"50%", []string{"50%off"}},
+			{"%o%", []string{}},
+			{"_", []string{"50%off"}},
+			{"y_p", []string{"50%off"}},
+			{"t_p", []string{}},
+			{`\`, []string{`dom\user`}},
+			{`l\a`, []string{`dom\user`}},
+			{"张 伟", []string{"zhang.wei"}},
+			{"伟", []string{"zhang.wei"}},
+			{"near", []string{"ops*"}},
+			{"and or", []string{"ops*"}},
+			{"ops*", []string{"ops*"}},
+			{"x^y", []string{"ops*"}},
+			{"NEAR(", []string{}},
+			{"ann lee", []string{"annlee"}},
+			{"lee annlee", []string{}}, // name then username: two fields
+			{"smith", []string{"BSMITH"}},
+			{"SMITH@", []string{"BSMITH"}}, // email Bob.Smith@Example.COM
+			{"bob.smith@example.com", []string{"BSMITH"}},
+			{"sm", []string{"BSMITH"}},
+			{"xyz", []string{}},
+		} {
+			require.Equal(t, tc.want, search(tc.term), "term %q", tc.term)
+		}
+
+		// Bulk actions select the same end users as the search.
+		for _, term := range []string{"o'b", "z", "example.c"} {
+			n, err := f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{All: true, Filter: enduser.Filter{Query: term}}, true, f.now)
+			require.NoError(t, err)
+			rows, _, err := enduser.Grid(ctx, d.Bun, f.tenant.ID, enduser.Filter{Query: term, SelfServe: "on"}, f.now)
+			require.NoError(t, err)
+			require.Len(t, rows, len(search(term)), "term %q: every match is on", term)
+			require.LessOrEqual(t, n, len(rows))
+		}
+
+		// The index follows renames, new values and deletes.
+		_, err := f.svc.UpdateContact(ctx, f.actor, bob.ID, "email", "robert@example.org")
+		require.NoError(t, err)
+		require.Equal(t, []string{"BSMITH"}, search("robert@"))
+		require.Equal(t, []string{}, search("bob.smith@"))
+		_, err = d.Bun.NewUpdate().Table("end_users").Set("last_name = ?", "Smythe").Where("id = ?", bob.ID).Exec(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{"BSMITH"}, search("bob smythe"))
+		_, err = d.Bun.NewDelete().Table("end_users").Where("id = ?", bob.ID).Exec(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{}, search("smythe"))
+
+		if d.Dialect == db.SQLite {
+			// VACUUM keeps the rowids the FTS5 index refers to.
+			_, err := d.SQL.ExecContext(ctx, "VACUUM")
+			require.NoError(t, err)
+			require.Equal(t, []string{"zoe.a"}, search("ngstr"))
+			require.Equal(t, []string{"annlee"}, search("ann lee"))
+		}
 	})
 }
