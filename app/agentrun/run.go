@@ -388,6 +388,9 @@ func (r *runner) post(ctx context.Context, e *entry) error {
 // flush posts results the server has not acknowledged and works out what
 // happened to tasks that were cut short.
 func (r *runner) flush(ctx context.Context) error {
+	r.mu.Lock()
+	configured := r.cfg != nil
+	r.mu.Unlock()
 	var resume []string
 	for _, e := range r.j.list() {
 		if e.Result != nil {
@@ -395,6 +398,9 @@ func (r *runner) flush(ctx context.Context) error {
 				return err
 			}
 			continue
+		}
+		if !configured {
+			continue // decided once the server has sent the configuration (the next poll)
 		}
 		if e.Kind == wire.KindReset && e.PwdBefore != "" {
 			if done, err := r.resetWritten(ctx, e); err == nil && done {
