@@ -75,9 +75,10 @@ type listRow struct {
 
 // StatusSQL is enduser.StatusSQL("eu."), the derived self-serve status of an
 // end user (0 not registered, 1 registration complete, 2 accessed
-// self-serve). It is repeated here because app/enduser imports this package;
+// self-serve): the generated column end_users.status (migration 0010). It is
+// repeated here because app/enduser imports this package;
 // TestStatusSQLMatchesEndUser (app/web) checks that both stay the same.
-const StatusSQL = "(CASE WHEN eu.first_access_at IS NOT NULL THEN 2 WHEN eu.email <> '' AND eu.mobile <> '' THEN 1 ELSE 0 END)"
+const StatusSQL = "eu.status"
 
 // countsSQL aggregates the tenant's end users per customer (one placeholder:
 // the tenant id); extra narrows it further.

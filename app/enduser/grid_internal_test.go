@@ -14,3 +14,6 @@ func CountEndUsers(ctx context.Context, idb bun.IDB, tenantID string, f Filter, 
 	err := countEndUsersQuery(idb, tenantID, f, now).Scan(ctx, &n)
 	return n, err
 }
+
+// StatusCASE is the generated column's definition, for tests.
+var StatusCASE = statusCASE

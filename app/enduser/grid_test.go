@@ -333,7 +333,7 @@ func TestGridStatusSQLMatchesGo(t *testing.T) {
 		}
 		for _, u := range users {
 			var st int
-			require.NoError(t, d.Bun.NewSelect().TableExpr("end_users AS eu").ColumnExpr(enduser.StatusSQL("eu.")).
+			require.NoError(t, d.Bun.NewSelect().TableExpr("end_users AS eu").ColumnExpr(enduser.StatusCASE("eu.")).
 				Where("eu.id = ?", u.ID).Scan(ctx, &st))
 			require.Equal(t, int(u.Status()), st, "%s: email %q mobile %q access %v", u.Username, u.Email, u.Mobile, u.FirstAccessAt != nil)
 			require.NoError(t, d.Bun.NewSelect().Table("end_users").Column("status").Where("id = ?", u.ID).Scan(ctx, &st))

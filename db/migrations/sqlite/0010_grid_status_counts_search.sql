@@ -6,7 +6,9 @@
 -- enduser.StatusSQL): 0 not registered, 1 registration complete (email and
 -- mobile present), 2 accessed self-serve. SQLite cannot add a STORED column
 -- to an existing table; a VIRTUAL one costs nothing to store and is
--- materialised by the indexes that name it.
+-- materialised by the indexes that name it. Queries read the column, never
+-- its CASE: SQLite 3.53 gets the CASE wrong in a GROUP BY that reads
+-- end_users_tenant_status_idx (it answered 0 for every customer).
 ALTER TABLE end_users ADD COLUMN status INTEGER
     GENERATED ALWAYS AS (CASE WHEN first_access_at IS NOT NULL THEN 2 WHEN email <> '' AND mobile <> '' THEN 1 ELSE 0 END) VIRTUAL;
 CREATE INDEX end_users_tenant_status_idx ON end_users (tenant_id, status, id);
