@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/latchkey/latchkey/app/agent/wire"
 	"github.com/latchkey/latchkey/app/directory/ad"
@@ -112,4 +113,16 @@ func (d *adDirectory) PwdLastSet(ctx context.Context, guid string) (string, erro
 func (d *adDirectory) Close() error {
 	d.c.Close()
 	return nil
+}
+
+func (d *adDirectory) LockedOut(ctx context.Context, since time.Time) ([]wire.Lockout, error) {
+	us, err := d.c.LockedOut(ctx, since)
+	if err != nil {
+		return nil, wireErr(err)
+	}
+	out := make([]wire.Lockout, 0, len(us))
+	for _, u := range us {
+		out = append(out, wire.Lockout{GUID: u.GUID, LockedAt: *u.LockoutTime})
+	}
+	return out, nil
 }

@@ -255,11 +255,17 @@ func TestAgentAgainstSamba(t *testing.T) {
 			dc.SetPasswordSettings(t, "--account-lockout-threshold=3", "--max-pwd-age=42")
 			dave := s.endUser("dave")
 			dc.LockOut(t, "dave")
-			s.apply(s.importNow(), false)
+			// The agent notices within a heartbeat, before any import.
+			var lockouts []*agent.LockoutEvent
+			apptest.WaitFor(t, 20*time.Second, func() bool {
+				lockouts, err = s.env.App.Agents.Lockouts(ctx, s.actor.TenantID, dave.ID)
+				require.NoError(t, err)
+				return len(lockouts) == 1
+			}, "the agent reports the lockout")
+			require.Equal(t, "agent", lockouts[0].Source)
 			require.True(t, s.endUser("dave").Locked)
-			lockouts, err := s.env.App.Agents.Lockouts(ctx, s.actor.TenantID, dave.ID)
-			require.NoError(t, err)
-			require.Len(t, lockouts, 1)
+			// Imports see the same lockout: still one event.
+			s.apply(s.importNow(), false)
 			s.apply(s.importNow(), false)
 			lockouts, err = s.env.App.Agents.Lockouts(ctx, s.actor.TenantID, dave.ID)
 			require.NoError(t, err)
@@ -275,10 +281,32 @@ func TestAgentAgainstSamba(t *testing.T) {
 			require.NotNil(t, exp)
 			require.WithinDuration(t, time.Now().Add(42*24*time.Hour), *exp, 24*time.Hour)
 
-			// Another tenant's agent gets none of this tenant's tasks.
-			task, err = s.env.App.Agents.Unlock(ctx, s.actor, dave.ID)
+			// Automatic import (the periodic job's work): applied at once, with
+			// the "self-serve for new users" setting.
+			hankDN, _ := dc.CreateUser(t, other, "hank", samba.UserOpts{First: "Hank", Last: "Hill"})
+			dc.AddMember(t, group, hankDN)
+			cfg := dc.Config()
+			_, err = s.env.App.Agents.SaveSettings(ctx, s.actor, s.customer, agent.SettingsInput{
+				URL: cfg.URL, BindUser: cfg.BindUser, BaseDN: cfg.BaseDN, ScopeKind: agent.ScopeGroup, ScopeDN: group,
+				CACertPEM: string(cfg.CACertPEM), AutoImport: true, EnableNew: true, IntervalMin: 180})
 			require.NoError(t, err)
-			require.Equal(t, agent.StateDone, s.wait(task).State)
+			// The last import was a moment ago: the next is due in 3 hours. Make it due.
+			_, err = s.env.App.DB.Bun.NewUpdate().Table("directory_settings").Set("next_import_at = ?", time.Now().Add(-time.Minute)).
+				Where("customer_id = ?", s.customer).Exec(ctx)
+			require.NoError(t, err)
+			n, err := s.env.App.Agents.QueueDueImports(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			n, err = s.env.App.Agents.QueueDueImports(ctx)
+			require.NoError(t, err)
+			require.Zero(t, n, "not due again for 3 hours")
+			apptest.WaitFor(t, 30*time.Second, func() bool {
+				ims, err := s.env.App.Agents.Imports(ctx, s.actor.TenantID, s.customer, 1)
+				require.NoError(t, err)
+				return ims[0].Trigger == agent.TriggerAuto && ims[0].State == agent.ImportApplied
+			}, "the automatic import is applied")
+			require.True(t, s.endUser("hank").SelfServe)
+			require.False(t, s.endUser("carl").SelfServe, "existing users keep their switch")
 		})
 	}
 }

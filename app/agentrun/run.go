@@ -34,6 +34,8 @@ type Directory interface {
 	// PwdLastSet is the user's raw pwdLastSet, to tell after a crash whether
 	// a reset was written.
 	PwdLastSet(ctx context.Context, guid string) (string, error)
+	// LockedOut lists the users in scope locked since the given time.
+	LockedOut(ctx context.Context, since time.Time) ([]wire.Lockout, error)
 	Close() error
 }
 
@@ -78,19 +80,23 @@ func Enroll(ctx context.Context, server, token, statePath string, o ServerOption
 
 // runner is one running agent.
 type runner struct {
-	o       Options
-	st      *State
-	c       *client
-	j       *journal
-	log     *slog.Logger
-	mu      sync.Mutex
-	cfg     *wire.Config
-	dir     *dirRef // the current connection; nil until needed
-	status  wire.DirectoryStatus
-	resume  []string
-	imports sync.WaitGroup
-	taskMu  sync.Mutex // one task at a time on the shared connection
-	busy    chan struct{} // one import at a time
+	o      Options
+	st     *State
+	c      *client
+	j      *journal
+	log    *slog.Logger
+	mu     sync.Mutex
+	cfg    *wire.Config
+	dir    *dirRef // the current connection; nil until needed
+	status wire.DirectoryStatus
+	// lockouts seen by the heartbeat, sent with the next poll
+	lockouts    []wire.Lockout
+	lockoutSeen map[string]time.Time // guid → lockout already reported
+	lockSince   time.Time
+	resume      []string
+	imports     sync.WaitGroup
+	taskMu      sync.Mutex    // one task at a time on the shared connection
+	busy        chan struct{} // one import at a time
 }
 
 // Run polls the server and carries out tasks until ctx ends. It returns
@@ -136,7 +142,8 @@ func Run(ctx context.Context, o Options) error {
 				return err
 			}
 		}
-		resp, err := c.poll(ctx, r.pollRequest(), o.PollWait)
+		sent := r.pollRequest()
+		resp, err := c.poll(ctx, sent, o.PollWait)
 		if err != nil {
 			if errors.Is(err, ErrRevoked) {
 				return err
@@ -155,6 +162,7 @@ func Run(ctx context.Context, o Options) error {
 		backoff = time.Second
 		r.mu.Lock()
 		r.resume = nil
+		r.lockouts = r.lockouts[len(sent.Lockouts):]
 		r.mu.Unlock()
 		if resp.Config != nil {
 			r.setConfig(resp.Config)
@@ -174,7 +182,8 @@ func (r *runner) pollRequest() wire.PollRequest {
 		v = r.cfg.Version
 	}
 	return wire.PollRequest{Hostname: r.o.Hostname, Version: Version, OS: runtime.GOOS + "/" + runtime.GOARCH,
-		ConfigVersion: v, Directory: r.status, Resume: append([]string(nil), r.resume...)}
+		ConfigVersion: v, Directory: r.status, Resume: append([]string(nil), r.resume...),
+		Lockouts: append([]wire.Lockout(nil), r.lockouts...)}
 }
 
 // dirRef is a directory connection shared by the tasks and the heartbeat:
@@ -300,7 +309,42 @@ func (r *runner) check(ctx context.Context) (*wire.Policy, error) {
 		return nil, err
 	}
 	defer closeDir()
-	return d.Check(cctx)
+	p, err := d.Check(cctx)
+	if err != nil {
+		return nil, err
+	}
+	r.scanLockouts(cctx, d)
+	return p, nil
+}
+
+// scanLockouts notes accounts locked since the last scan (the first scan
+// looks back one day), each lockout once.
+func (r *runner) scanLockouts(ctx context.Context, d Directory) {
+	r.mu.Lock()
+	since := r.lockSince
+	r.mu.Unlock()
+	now := time.Now()
+	if since.IsZero() {
+		since = now.Add(-24 * time.Hour)
+	}
+	locked, err := d.LockedOut(ctx, since.Add(-time.Minute))
+	if err != nil {
+		r.log.Warn("reading lockouts failed", "err", err)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lockoutSeen == nil {
+		r.lockoutSeen = map[string]time.Time{}
+	}
+	for _, l := range locked {
+		if seen, ok := r.lockoutSeen[l.GUID]; ok && seen.Equal(l.LockedAt) {
+			continue
+		}
+		r.lockoutSeen[l.GUID] = l.LockedAt
+		r.lockouts = append(r.lockouts, l)
+	}
+	r.lockSince = now
 }
 
 // dedicated opens a connection for one piece of work (the heartbeat, an import).

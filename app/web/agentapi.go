@@ -47,6 +47,9 @@ func agentError(c echo.Context, err error) error {
 		}
 	}
 	if status == http.StatusInternalServerError {
+		if c.Request().Context().Err() != nil {
+			return nil // the agent went away mid-request (its poll was cut short)
+		}
 		c.Logger().Error(err)
 	}
 	return c.JSON(status, wire.ErrorResponse{Error: msg})

@@ -444,3 +444,21 @@ func (c *Conn) userPrivilege(ctx context.Context, e *ldap.Entry) (bool, string, 
 	ok, reason := p.reason(e)
 	return ok, reason, nil
 }
+
+// LockedOut returns the users in scope whose account was locked at or after
+// since (lockoutTime ≥ since) and is still locked: a cheap indexed search the
+// agent runs every minute to report lockouts between imports.
+func (c *Conn) LockedOut(ctx context.Context, since time.Time) ([]User, error) {
+	ft := (since.Unix() + filetimeEpochOffsetSecs) * 10_000_000
+	base, filter := c.scope("(lockoutTime>=" + strconv.FormatInt(ft, 10) + ")")
+	var out []User
+	err := c.paged(ctx, base, filter, []string{"objectGUID", "sAMAccountName", "lockoutTime", attrUACComputed}, defaultPageSize,
+		func(e *ldap.Entry) error {
+			u := parseUser(e)
+			if u.Locked && u.LockoutTime != nil {
+				out = append(out, u)
+			}
+			return nil
+		})
+	return out, err
+}
