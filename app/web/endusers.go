@@ -221,6 +221,20 @@ func gridToast(c echo.Context, level, msg string) {
 	c.Response().Header().Set("HX-Trigger", string(b))
 }
 
+// gridRefreshEvent is the event after which the grid's results fetch
+// themselves again (hx-trigger on #eu-results in grid.templ).
+const gridRefreshEvent = "eu-refresh"
+
+// gridToastAndRefresh asks htmx to show a toast and to refresh the grid's
+// results with a request of their own.
+func gridToastAndRefresh(c echo.Context, level, msg string) {
+	b, _ := json.Marshal(map[string]any{
+		"showToast":      map[string]string{"message": msg, "level": level},
+		gridRefreshEvent: true,
+	})
+	c.Response().Header().Set("HX-Trigger", string(b))
+}
+
 // backToGrid ends a form post made without htmx: a message and the grid.
 func (h *endUsersHandler) backToGrid(c echo.Context, level, msg, to string) error {
 	h.s.flash(c, level, msg)
@@ -366,13 +380,12 @@ func (h *endUsersHandler) bulkSelfServe(c echo.Context) error {
 	if !isHTMX(c) {
 		return h.backToGrid(c, "ok", msg, back)
 	}
-	p, err := h.gridProps(c, f, cu, endusersv.SelectNone, false)
-	if err != nil {
-		return err
-	}
-	p.OOB = true
-	gridToast(c, "ok", msg)
-	return h.s.partial(c, http.StatusOK, endusersv.Results(p))
+	// The answer is the count alone: the grid refreshes itself with a
+	// request of its own (the same view, nothing selected), so that this
+	// request is only the change.
+	gridToastAndRefresh(c, "ok", msg)
+	c.Response().Header().Set("HX-Reswap", "none")
+	return c.NoContent(http.StatusOK)
 }
 
 func (h *endUsersHandler) exportCSV(c echo.Context) error {

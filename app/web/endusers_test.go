@@ -289,9 +289,16 @@ func TestEndUserBulkSelfServe(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.StatusCode)
 		_, msg := toastOf(t, res)
 		require.Equal(t, "Self-serve enabled for 2 end users.", msg)
-		bodyHas(t, res.Body, `id="eu-results"`, "the refreshed grid")
-		bodyHas(t, res.Body, "51–60 of 60 end users", "the same view (filter and page) comes back")
+		require.Contains(t, res.Header.Get("HX-Trigger"), `"eu-refresh":true`, "the grid refreshes itself")
+		require.Equal(t, "none", res.Header.Get("HX-Reswap"))
+		require.Empty(t, res.Body, "the answer is the change alone")
 		require.False(t, gridGetUser(t, env, foreign[0].ID).SelfServeEnabled)
+		// The refresh: the results fetch their own view, nothing selected.
+		page := c.Get("/end-users?source=ad&page=2")
+		bodyHas(t, page.Body, `hx-get="/end-users?page=2&amp;select=none&amp;source=ad" hx-trigger="eu-refresh from:body"`)
+		res = c.Get("/end-users?page=2&select=none&source=ad", htmx("eu-results")...)
+		bodyHas(t, res.Body, "51–60 of 60 end users", "the same view (filter and page) comes back")
+		require.Empty(t, res.Header.Get("HX-Push-Url"), "a refresh is no new history entry")
 
 		// All matching the filter (every page), on a customer's grid.
 		res = c.PostForm("/end-users/bulk/self-serve", url.Values{"on": {"1"}, "all": {"1"}, "source": {"ad"},
@@ -299,7 +306,7 @@ func TestEndUserBulkSelfServe(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.StatusCode)
 		_, msg = toastOf(t, res)
 		require.Equal(t, "Self-serve enabled for 58 end users.", msg)
-		bodyHas(t, res.Body, `href="/customers/`+cust.ID+`/end-users?page=2&amp;source=ad"`)
+		require.Contains(t, res.Header.Get("HX-Trigger"), `"eu-refresh":true`)
 		for i, u := range us {
 			require.Equal(t, i < 60, gridGetUser(t, env, u.ID).SelfServeEnabled, u.Username)
 		}

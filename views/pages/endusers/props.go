@@ -5,6 +5,7 @@ package endusers
 
 import (
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,18 +65,59 @@ func (p GridProps) CustomerGrid() bool { return p.CustomerID != "" }
 // ImportURL is the customer's CSV import page.
 func (p GridProps) ImportURL() string { return "/customers/" + p.CustomerID + "/end-users/import" }
 
-func (p GridProps) url(path string, edit func(url.Values)) string {
-	v := url.Values{}
-	for k, vs := range p.Values {
-		v[k] = append([]string(nil), vs...)
+// url is path with the view's query, less the keys in drop, plus the
+// key-value pairs in set, encoded as url.Values.Encode would (keys sorted).
+// It runs for every link of the grid, so it builds the string directly.
+func (p GridProps) url(path string, drop []string, set ...string) string {
+	var kbuf [16]string
+	keys := kbuf[:0]
+	for k := range p.Values {
+		if !slices.Contains(drop, k) && !setHas(set, k) {
+			keys = append(keys, k)
+		}
 	}
-	if edit != nil {
-		edit(v)
+	for i := 0; i+1 < len(set); i += 2 {
+		keys = append(keys, set[i])
 	}
-	if len(v) == 0 {
+	if len(keys) == 0 {
 		return path
 	}
-	return path + "?" + v.Encode()
+	slices.Sort(keys)
+	var b strings.Builder
+	b.Grow(len(path) + 96)
+	b.WriteString(path)
+	sep := byte('?')
+	add := func(k, v string) {
+		b.WriteByte(sep)
+		sep = '&'
+		b.WriteString(url.QueryEscape(k))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(v))
+	}
+	for _, k := range keys {
+		if v, ok := setValue(set, k); ok {
+			add(k, v)
+			continue
+		}
+		for _, v := range p.Values[k] {
+			add(k, v)
+		}
+	}
+	return b.String()
+}
+
+func setHas(set []string, k string) bool {
+	_, ok := setValue(set, k)
+	return ok
+}
+
+func setValue(set []string, k string) (string, bool) {
+	for i := 0; i+1 < len(set); i += 2 {
+		if set[i] == k {
+			return set[i+1], true
+		}
+	}
+	return "", false
 }
 
 // URL is the current view's address.
@@ -89,20 +131,19 @@ func (p GridProps) SortKey() string {
 	return p.Sort
 }
 
+var sortDrop = []string{"page", "dir", "sort"}
+
 // SortURL sorts by col: ascending first, the other direction when col is the
 // current sort. Paging starts again.
 func (p GridProps) SortURL(col string) string {
-	return p.url(p.BasePath, func(v url.Values) {
-		v.Del("page")
-		v.Del("dir")
-		v.Set("sort", col)
-		if col == p.SortKey() && !p.Desc {
-			v.Set("dir", "desc")
-		}
-		if col == "name" && v.Get("dir") == "" {
-			v.Del("sort")
-		}
-	})
+	desc := col == p.SortKey() && !p.Desc
+	switch {
+	case desc:
+		return p.url(p.BasePath, sortDrop, "dir", "desc", "sort", col)
+	case col == "name":
+		return p.url(p.BasePath, sortDrop)
+	}
+	return p.url(p.BasePath, sortDrop, "sort", col)
 }
 
 // AriaSort is a column header's aria-sort value.
@@ -116,29 +157,27 @@ func (p GridProps) AriaSort(col string) string {
 	return "ascending"
 }
 
+var pageDrop = []string{"page"}
+
 // PageURL is page n of the view.
 func (p GridProps) PageURL(n int) string {
-	return p.url(p.BasePath, func(v url.Values) {
-		v.Del("page")
-		if n > 1 {
-			v.Set("page", strconv.Itoa(n))
-		}
-	})
+	if n > 1 {
+		return p.url(p.BasePath, pageDrop, "page", strconv.Itoa(n))
+	}
+	return p.url(p.BasePath, pageDrop)
 }
 
 // SelectURL is the view with a selection mode (not pushed to history).
 func (p GridProps) SelectURL(mode string) string {
-	return p.url(p.BasePath, func(v url.Values) {
-		if mode == "" {
-			mode = "none"
-		}
-		v.Set("select", mode)
-	})
+	if mode == "" {
+		mode = "none"
+	}
+	return p.url(p.BasePath, nil, "select", mode)
 }
 
 // CSVURL exports every end user of the view (all pages).
 func (p GridProps) CSVURL() string {
-	return p.url(p.BasePath+".csv", func(v url.Values) { v.Del("page") })
+	return p.url(p.BasePath+".csv", pageDrop)
 }
 
 // ClearURL is the view without search and filters (a customer's grid stays
