@@ -75,6 +75,8 @@ func (s *Server) routes() {
 	app.GET("/welcome/:token", welcome.showWelcome)
 	app.POST("/welcome/:token/mobile", welcome.saveMobile)
 	// END end-user public routes
+	// BEGIN self-serve routes (selfserve.go): end users' phone-first pages
+	// END self-serve routes
 
 	// Setup wizard (setup.go): the Primary's login first, then the MSP's settings.
 	// BEGIN setup routes
