@@ -87,6 +87,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			n, err = a.Web.Push.Reencrypt(ctx)
 			fmt.Fprintf(stdout, "re-encrypted %d web push keys and subscriptions\n", n)
 		}
+		if err == nil {
+			n, err = a.Agents.Reencrypt(ctx)
+			fmt.Fprintf(stdout, "re-encrypted the directory bind passwords of %d customers\n", n)
+		}
 		if cerr := a.Close(context.Background()); err == nil {
 			err = cerr
 		}

@@ -43,6 +43,7 @@ type fixture struct {
 	customer *customer.Customer
 	other    audit.Actor // another tenant's technician
 	otherCu  *customer.Customer
+	keyEntry string // the keyring's key, as in LATCHKEY_MASTER_KEY
 }
 
 func setup(t *testing.T, d *db.DB) *fixture {
@@ -53,7 +54,7 @@ func setup(t *testing.T, d *db.DB) *fixture {
 	require.NoError(t, err)
 	keys, err := secret.ParseKeys(key)
 	require.NoError(t, err)
-	f := &fixture{d: d, clk: clk, svc: agent.New(agent.Deps{DB: d, Keys: keys, Now: clk.now, BaseURL: "https://latchkey.test"})}
+	f := &fixture{d: d, clk: clk, keyEntry: key, svc: agent.New(agent.Deps{DB: d, Keys: keys, Now: clk.now, BaseURL: "https://latchkey.test"})}
 	for i, name := range []string{"Acme IT", "Other MSP"} {
 		tn := tenant.New(clk.now())
 		tn.Name = name
@@ -328,5 +329,32 @@ func TestSettingsValidationAndSecrecy(t *testing.T) {
 		n, err := d.Bun.NewSelect().Table("audit_events").Where("detail LIKE '%s3cret%'").Count(ctx)
 		require.NoError(t, err)
 		require.Zero(t, n)
+	})
+}
+
+func TestReencryptBindPasswords(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := setup(t, d)
+		ctx := context.Background()
+		f.settings(t, f.actor, f.customer.ID)
+		var before []byte
+		require.NoError(t, d.Bun.NewSelect().Table("directory_settings").Column("bind_password").Scan(ctx, &before))
+		// A new key first, the old one still readable.
+		newKey, err := secret.GenerateKey()
+		require.NoError(t, err)
+		keys, err := secret.ParseKeys(newKey + "," + f.keyEntry)
+		require.NoError(t, err)
+		svc := agent.New(agent.Deps{DB: d, Keys: keys, Now: f.clk.now})
+		n, err := svc.Reencrypt(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		n, err = svc.Reencrypt(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n, "already under the new key")
+		ag, _ := f.enroll(t, f.actor, f.customer.ID)
+		r, err := svc.Poll(ctx, ag, wire.PollRequest{}, time.Millisecond)
+		require.NoError(t, err)
+		require.Equal(t, "s3cret-bind", r.Config.BindPassword)
 	})
 }
