@@ -284,29 +284,32 @@ func searchWhere(qb bun.QueryBuilder, term string, sqlite bool) bun.QueryBuilder
 func (f Filter) countable() bool { return f.Query == "" && f.Expiring == 0 }
 
 // whereCounts adds the filter's conditions to a query of end_user_counts
-// aliased k (see countable). The tenant condition is always added.
-func (f Filter) whereCounts(q *bun.SelectQuery, tenantID string) *bun.SelectQuery {
-	q = q.Where("k.tenant_id = ?", tenantID)
+// or end_user_totals aliased a (see countable), and the tenant condition
+// unless tenantID is "".
+func (f Filter) whereCounts(q *bun.SelectQuery, a, tenantID string) *bun.SelectQuery {
+	if tenantID != "" {
+		q = q.Where(a+".tenant_id = ?", tenantID)
+	}
 	if f.CustomerID != "" {
-		q = q.Where("k.customer_id = ?", f.CustomerID)
+		q = q.Where(a+".customer_id = ?", f.CustomerID)
 	}
 	if st, ok := statusValue(f.Status); ok {
-		q = q.Where("k.status = ?", st)
+		q = q.Where(a+".status = ?", st)
 	}
 	switch f.SelfServe {
 	case "on":
-		q = q.Where("k.self_serve_enabled = ?", true)
+		q = q.Where(a+".self_serve_enabled = ?", true)
 	case "off":
-		q = q.Where("k.self_serve_enabled = ?", false)
+		q = q.Where(a+".self_serve_enabled = ?", false)
 	}
 	if f.Source != "" {
-		q = q.Where("k.source = ?", f.Source)
+		q = q.Where(a+".source = ?", f.Source)
 	}
 	switch f.Locked {
 	case "yes":
-		q = q.Where("k.locked = ?", true)
+		q = q.Where(a+".locked = ?", true)
 	case "no":
-		q = q.Where("k.locked = ?", false)
+		q = q.Where(a+".locked = ?", false)
 	}
 	return q
 }

@@ -172,17 +172,26 @@ func GridSQL(idb bun.IDB, tenantID string, f Filter, now time.Time, withCount bo
 }
 
 // countQuery counts the end users matching f. Without a search or an expiry
-// window it adds up rows of end_user_counts (kept exact by triggers on
-// end_users, migration 0010): a few dozen rows per customer rather than
-// every matching end user. Otherwise it counts end users, through the
-// trigram index of the search or the expiry index.
+// window it adds up the counts that triggers on end_users keep exact
+// (migration 0010) instead of counting end users: for a customer, its rows of
+// end_user_counts (at most 60); for the whole tenant, its rows of
+// end_user_totals (at most 60) less the archived customers' rows of
+// end_user_counts. Otherwise it counts end users, through the trigram index
+// of the search or the expiry index.
 func countQuery(idb bun.IDB, tenantID string, f Filter, now time.Time) *bun.SelectQuery {
-	if f.countable() {
+	if !f.countable() {
+		return countEndUsersQuery(idb, tenantID, f, now)
+	}
+	if f.CustomerID != "" {
 		q := idb.NewSelect().TableExpr("end_user_counts AS k").ColumnExpr("COALESCE(SUM(k.n), 0)").
 			Where("k.customer_id NOT IN (SELECT ca.id FROM customers AS ca WHERE ca.tenant_id = ? AND ca.archived_at IS NOT NULL)", tenantID)
-		return f.whereCounts(q, tenantID)
+		return f.whereCounts(q, "k", tenantID)
 	}
-	return countEndUsersQuery(idb, tenantID, f, now)
+	all := f.whereCounts(idb.NewSelect().TableExpr("end_user_totals AS t").ColumnExpr("COALESCE(SUM(t.n), 0)"), "t", tenantID)
+	archived := idb.NewSelect().TableExpr("end_user_counts AS k").ColumnExpr("COALESCE(SUM(k.n), 0)").
+		Where("k.customer_id IN (SELECT ca.id FROM customers AS ca WHERE ca.tenant_id = ? AND ca.archived_at IS NOT NULL)", tenantID)
+	archived = f.whereCounts(archived, "k", "")
+	return idb.NewSelect().ColumnExpr("(?) - (?)", all, archived)
 }
 
 // countEndUsersQuery counts the end users matching f one by one.

@@ -485,6 +485,14 @@ func TestGridCountsStayExact(t *testing.T) {
 		var left int
 		require.NoError(t, d.Bun.NewSelect().Table("end_user_counts").ColumnExpr("count(*)").Where("customer_id = ?", f.foreign.ID).Scan(ctx, &left))
 		require.Zero(t, left)
+
+		// Deleting a tenant takes its end users and count rows with it.
+		exec("DELETE FROM tenants WHERE id = ?", f.other.ID)
+		for _, table := range []string{"end_user_counts", "end_user_totals"} {
+			require.NoError(t, d.Bun.NewSelect().Table(table).ColumnExpr("count(*)").Where("tenant_id = ?", f.other.ID).Scan(ctx, &left))
+			require.Zero(t, left, table)
+		}
+		f.gridCheckCounts(t, "after deleting the other tenant")
 	})
 }
 

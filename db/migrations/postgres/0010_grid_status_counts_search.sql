@@ -22,14 +22,16 @@ CREATE INDEX end_users_tenant_expiry_idx ON end_users (tenant_id, password_expir
 -- them: a partial index finds the few there are.
 CREATE INDEX end_users_privileged_idx ON end_users (tenant_id, customer_id) WHERE privileged;
 
--- How many end users there are per tenant, customer and the grid's filters
--- that are columns (status, self-serve switch, source, locked): the grid's
--- "N matching" and the customer list's counts add up a few of these rows
--- instead of counting end users. Statement-level triggers keep it exact in
--- the same transaction as every write to end_users, whoever makes it: one
--- aggregated statement per write statement, touching its groups in key order.
--- Rows that reach zero stay (at most 60 per customer); deleting a customer
--- removes its rows.
+-- How many end users there are per customer and per value of the grid's
+-- filters that are columns (status, self-serve switch, source, locked), and
+-- the same per tenant: the grid's "N matching" and the customer list's
+-- counts add up a few of these rows instead of counting end users (a
+-- tenant-wide total reads at most 60 rows of end_user_totals, less the
+-- rows of end_user_counts of its archived customers). Statement-level
+-- triggers keep both exact in the same transaction as every write to
+-- end_users, whoever makes it: one aggregated statement per table and write
+-- statement, touching its rows in key order. Rows that reach zero stay;
+-- deleting a customer removes its rows.
 CREATE TABLE end_user_counts (
     tenant_id          TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     customer_id        TEXT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
@@ -42,37 +44,79 @@ CREATE TABLE end_user_counts (
 );
 CREATE INDEX end_user_counts_customer_idx ON end_user_counts (customer_id);
 
+CREATE TABLE end_user_totals (
+    tenant_id          TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    status             SMALLINT NOT NULL,
+    self_serve_enabled BOOLEAN NOT NULL,
+    source             TEXT NOT NULL,
+    locked             BOOLEAN NOT NULL,
+    n                  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, status, self_serve_enabled, source, locked)
+);
+
 INSERT INTO end_user_counts (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
 SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, count(*)
 FROM end_users GROUP BY tenant_id, customer_id, status, self_serve_enabled, source, locked;
 
+INSERT INTO end_user_totals (tenant_id, status, self_serve_enabled, source, locked, n)
+SELECT tenant_id, status, self_serve_enabled, source, locked, count(*)
+FROM end_users GROUP BY tenant_id, status, self_serve_enabled, source, locked;
+
 CREATE FUNCTION end_user_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO end_user_counts AS k (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
-        SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, count(*)
-        FROM new_rows
-        GROUP BY tenant_id, customer_id, status, self_serve_enabled, source, locked
-        ORDER BY tenant_id, status, self_serve_enabled, source, locked, customer_id
-        ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked, customer_id) DO UPDATE SET n = k.n + excluded.n;
-    ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO end_user_counts AS k (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
-        SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, sum(d)
-        FROM (SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, -1 AS d FROM old_rows
-              UNION ALL
-              SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, 1 AS d FROM new_rows) AS c
-        GROUP BY tenant_id, customer_id, status, self_serve_enabled, source, locked
-        HAVING sum(d) <> 0
-        ORDER BY tenant_id, status, self_serve_enabled, source, locked, customer_id
-        ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked, customer_id) DO UPDATE SET n = k.n + excluded.n;
-    ELSE
-        -- An UPDATE, never an INSERT: when a tenant is deleted, its end users
-        -- go with it and their count rows may already be gone.
+    IF TG_OP = 'DELETE' THEN
+        -- UPDATEs, never INSERTs: when a tenant is deleted, its end users go
+        -- with it and their count rows may already be gone.
         UPDATE end_user_counts AS k SET n = k.n - c.n
         FROM (SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, count(*) AS n
               FROM old_rows GROUP BY tenant_id, customer_id, status, self_serve_enabled, source, locked) AS c
         WHERE k.tenant_id = c.tenant_id AND k.customer_id = c.customer_id AND k.status = c.status
           AND k.self_serve_enabled = c.self_serve_enabled AND k.source = c.source AND k.locked = c.locked;
+        UPDATE end_user_totals AS k SET n = k.n - c.n
+        FROM (SELECT tenant_id, status, self_serve_enabled, source, locked, count(*) AS n
+              FROM old_rows GROUP BY tenant_id, status, self_serve_enabled, source, locked) AS c
+        WHERE k.tenant_id = c.tenant_id AND k.status = c.status
+          AND k.self_serve_enabled = c.self_serve_enabled AND k.source = c.source AND k.locked = c.locked;
+        RETURN NULL;
+    END IF;
+    -- The changes per customer and value (deltas), then both tables in one
+    -- statement (a data-modifying WITH runs whether or not it is read).
+    IF TG_OP = 'INSERT' THEN
+        WITH deltas AS (
+            SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, count(*) AS d
+            FROM new_rows GROUP BY tenant_id, customer_id, status, self_serve_enabled, source, locked
+        ),
+        counts AS (
+            INSERT INTO end_user_counts AS k (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
+            SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, d FROM deltas
+            ORDER BY tenant_id, status, self_serve_enabled, source, locked, customer_id
+            ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked, customer_id) DO UPDATE SET n = k.n + excluded.n
+        )
+        INSERT INTO end_user_totals AS k (tenant_id, status, self_serve_enabled, source, locked, n)
+        SELECT tenant_id, status, self_serve_enabled, source, locked, sum(d) FROM deltas
+        GROUP BY tenant_id, status, self_serve_enabled, source, locked HAVING sum(d) <> 0
+        ORDER BY tenant_id, status, self_serve_enabled, source, locked
+        ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked) DO UPDATE SET n = k.n + excluded.n;
+    ELSE
+        WITH deltas AS (
+            SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, sum(d) AS d
+            FROM (SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, -1 AS d FROM old_rows
+                  UNION ALL
+                  SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, 1 AS d FROM new_rows) AS c
+            GROUP BY tenant_id, customer_id, status, self_serve_enabled, source, locked
+            HAVING sum(d) <> 0
+        ),
+        counts AS (
+            INSERT INTO end_user_counts AS k (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
+            SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, d FROM deltas
+            ORDER BY tenant_id, status, self_serve_enabled, source, locked, customer_id
+            ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked, customer_id) DO UPDATE SET n = k.n + excluded.n
+        )
+        INSERT INTO end_user_totals AS k (tenant_id, status, self_serve_enabled, source, locked, n)
+        SELECT tenant_id, status, self_serve_enabled, source, locked, sum(d) FROM deltas
+        GROUP BY tenant_id, status, self_serve_enabled, source, locked HAVING sum(d) <> 0
+        ORDER BY tenant_id, status, self_serve_enabled, source, locked
+        ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked) DO UPDATE SET n = k.n + excluded.n;
     END IF;
     RETURN NULL;
 END

@@ -22,12 +22,14 @@ CREATE INDEX end_users_tenant_expiry_idx ON end_users (tenant_id, password_expir
 -- them: a partial index finds the few there are.
 CREATE INDEX end_users_privileged_idx ON end_users (tenant_id, customer_id) WHERE privileged;
 
--- How many end users there are per tenant, customer and the grid's filters
--- that are columns (status, self-serve switch, source, locked): the grid's
--- "N matching" and the customer list's counts add up a few of these rows
--- instead of counting end users. Triggers keep it exact in the same
--- transaction as every write to end_users, whoever makes it. Rows that reach
--- zero stay (at most 60 per customer); deleting a customer removes its rows.
+-- How many end users there are per customer and per value of the grid's
+-- filters that are columns (status, self-serve switch, source, locked), and
+-- the same per tenant: the grid's "N matching" and the customer list's
+-- counts add up a few of these rows instead of counting end users (a
+-- tenant-wide total reads at most 60 rows of end_user_totals, less the
+-- rows of end_user_counts of its archived customers). Triggers keep both
+-- exact in the same transaction as every write to end_users, whoever makes
+-- it. Rows that reach zero stay; deleting a customer removes its rows.
 CREATE TABLE end_user_counts (
     tenant_id          TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     customer_id        TEXT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
@@ -40,19 +42,39 @@ CREATE TABLE end_user_counts (
 ) WITHOUT ROWID;
 CREATE INDEX end_user_counts_customer_idx ON end_user_counts (customer_id);
 
+CREATE TABLE end_user_totals (
+    tenant_id          TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    status             INTEGER NOT NULL,
+    self_serve_enabled BOOLEAN NOT NULL,
+    source             TEXT NOT NULL,
+    locked             BOOLEAN NOT NULL,
+    n                  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, status, self_serve_enabled, source, locked)
+) WITHOUT ROWID;
+
 INSERT INTO end_user_counts (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
 SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, count(*)
 FROM end_users GROUP BY tenant_id, customer_id, status, self_serve_enabled, source, locked;
+
+INSERT INTO end_user_totals (tenant_id, status, self_serve_enabled, source, locked, n)
+SELECT tenant_id, status, self_serve_enabled, source, locked, count(*)
+FROM end_users GROUP BY tenant_id, status, self_serve_enabled, source, locked;
 
 CREATE TRIGGER end_user_counts_insert AFTER INSERT ON end_users BEGIN
     INSERT INTO end_user_counts (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
     VALUES (new.tenant_id, new.customer_id, new.status, new.self_serve_enabled, new.source, new.locked, 1)
     ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked, customer_id) DO UPDATE SET n = n + 1;
+    INSERT INTO end_user_totals (tenant_id, status, self_serve_enabled, source, locked, n)
+    VALUES (new.tenant_id, new.status, new.self_serve_enabled, new.source, new.locked, 1)
+    ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER end_user_counts_delete AFTER DELETE ON end_users BEGIN
     UPDATE end_user_counts SET n = n - 1
     WHERE tenant_id = old.tenant_id AND customer_id = old.customer_id AND status = old.status
+      AND self_serve_enabled = old.self_serve_enabled AND source = old.source AND locked = old.locked;
+    UPDATE end_user_totals SET n = n - 1
+    WHERE tenant_id = old.tenant_id AND status = old.status
       AND self_serve_enabled = old.self_serve_enabled AND source = old.source AND locked = old.locked;
 END;
 
@@ -67,6 +89,12 @@ BEGIN
     INSERT INTO end_user_counts (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
     VALUES (new.tenant_id, new.customer_id, new.status, new.self_serve_enabled, new.source, new.locked, 1)
     ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked, customer_id) DO UPDATE SET n = n + 1;
+    UPDATE end_user_totals SET n = n - 1
+    WHERE tenant_id = old.tenant_id AND status = old.status
+      AND self_serve_enabled = old.self_serve_enabled AND source = old.source AND locked = old.locked;
+    INSERT INTO end_user_totals (tenant_id, status, self_serve_enabled, source, locked, n)
+    VALUES (new.tenant_id, new.status, new.self_serve_enabled, new.source, new.locked, 1)
+    ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked) DO UPDATE SET n = n + 1;
 END;
 
 -- Substring search over name ("first last"), username and email: an FTS5
