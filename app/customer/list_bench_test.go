@@ -111,7 +111,7 @@ func pageInSQL(f ListFilter, tenantID string) (string, []any) {
 	where, wargs := f.where(tenantID)
 	q := "WITH page AS (SELECT c.*, (SELECT COUNT(*) FROM customers AS c WHERE " + where + ") AS total FROM customers AS c WHERE " + where +
 		" ORDER BY " + orderBy(f.Sort, f.Desc, "c.") + " LIMIT ? OFFSET ?)\n" +
-		"SELECT page.*, " + countColumns + " FROM page LEFT JOIN (" + countsSQL(" AND eu.customer_id IN (SELECT id FROM page)") +
+		"SELECT page.*, " + countColumns + " FROM page LEFT JOIN (" + countsSQL(" AND k.customer_id IN (SELECT id FROM page)") +
 		") AS s ON s.customer_id = page.id ORDER BY " + orderBy(f.Sort, f.Desc, "page.")
 	args := append(append(append([]any{}, wargs...), wargs...), f.PerPage, (f.Page-1)*f.PerPage)
 	return q, append(args, tenantID)
