@@ -26,6 +26,7 @@ import (
 	"github.com/latchkey/latchkey/app/credential"
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
+	"github.com/latchkey/latchkey/app/notice"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/sms"
@@ -45,6 +46,8 @@ type App struct {
 	Logins *login.Service
 	Keys   *secret.Keyring
 	Agents *agent.Service
+	// Notices: password-expiry and lockout notices (the sweep, sends, preview).
+	Notices *notice.Service
 
 	listener net.Listener
 	http     *http.Server
@@ -87,15 +90,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	// forwards to the queue once it exists.
 	jobRef := &queueRef{}
 	onboarding := enduser.NewOnboarding(enduser.OnboardingDeps{DB: d, Jobs: jobRef, Mail: notify.NewQueue(jobRef, now), Link: cfg.Link, Now: now, Log: log})
-	agents := agent.New(agent.Deps{DB: d, Keys: keys, Now: now, Log: log, BaseURL: cfg.Link("")})
+	// Delivery by SMS (Twilio, per tenant) and web push (app/sms, app/webpush).
+	smsSvc := sms.NewService(sms.Deps{DB: d, Keys: keys, Jobs: jobRef, Link: cfg.Link, APIURL: cfg.TwilioAPIURL, Now: now, Log: log})
+	pushSvc := webpush.NewService(webpush.Deps{DB: d, Keys: keys, Jobs: jobRef, Link: cfg.Link, AllowAnyEndpoint: cfg.PushAnyEndpoint, Now: now, Log: log})
+	// Password-expiry and lockout notices; a new lockout event enqueues its
+	// notice in the event's transaction.
+	notices := notice.New(notice.Deps{DB: d, Jobs: jobRef, Mail: notify.NewQueue(jobRef, now), SMS: smsSvc.Queue(), Push: pushSvc.Queue(),
+		Link: cfg.Link, Now: now, Log: log})
+	agents := agent.New(agent.Deps{DB: d, Keys: keys, Now: now, Log: log, BaseURL: cfg.Link(""),
+		OnLockout: func(ctx context.Context, tx *db.Tx, ev *agent.LockoutEvent) error {
+			return notices.Lockout(ctx, tx, notice.LockoutInput{EventID: ev.ID, TenantID: ev.TenantID, CustomerID: ev.CustomerID,
+				EndUserID: ev.EndUserID, LockedAt: ev.LockedAt})
+		}})
 	jobDeps := jobs.Deps{Config: cfg, DB: d, Log: log, Now: now, Onboarding: onboarding, Agents: agents}
 	if cfg.SMTP.Enabled() {
 		jobDeps.Mailer = notify.NewSMTPMailer(cfg.SMTP)
 	}
-	// Delivery by SMS (Twilio, per tenant) and web push (app/sms, app/webpush).
-	smsSvc := sms.NewService(sms.Deps{DB: d, Keys: keys, Jobs: jobRef, Link: cfg.Link, APIURL: cfg.TwilioAPIURL, Now: now, Log: log})
-	pushSvc := webpush.NewService(webpush.Deps{DB: d, Keys: keys, Jobs: jobRef, Link: cfg.Link, AllowAnyEndpoint: cfg.PushAnyEndpoint, Now: now, Log: log})
-	jobDeps.SMS, jobDeps.Push = smsSvc, pushSvc
+	jobDeps.SMS, jobDeps.Push, jobDeps.Notices = smsSvc, pushSvc, notices
 	if cfg.Workers {
 		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
 		rcfg.Workers = jobs.Workers(jobDeps)
@@ -132,7 +143,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	logins := login.NewService(login.Deps{DB: d, Hasher: hasher, Keys: keys, Mail: mail, Link: cfg.Link, Now: now, Log: log})
 	srv := web.New(web.Deps{Config: cfg, Log: log, DB: d, Sessions: sm, Keys: keys, Hasher: hasher, Mail: mail, Logins: logins, Onboarding: onboarding, Agents: agents, Now: now})
 	srv.SMS, srv.Push = smsSvc, pushSvc
-	return &App{Config: cfg, Log: log, DB: d, Queue: q, Web: srv, Logins: logins, Keys: keys, Agents: agents}, nil
+	srv.Notices = notices
+	return &App{Config: cfg, Log: log, DB: d, Queue: q, Web: srv, Logins: logins, Keys: keys, Agents: agents, Notices: notices}, nil
 }
 
 // queueRef forwards job inserts to a queue set after construction (see New).

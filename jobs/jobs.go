@@ -12,6 +12,7 @@ import (
 	"github.com/latchkey/latchkey/app/agent"
 	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/enduser"
+	"github.com/latchkey/latchkey/app/notice"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/sms"
 	"github.com/latchkey/latchkey/app/webpush"
@@ -35,6 +36,8 @@ type Deps struct {
 	// SMS delivers text messages (send_sms); Push web push (send_push).
 	SMS  *sms.Service
 	Push *webpush.Service
+	// Notices plans (notice_sweep) and sends (send_notice) end users' notices.
+	Notices *notice.Service
 }
 
 // Workers registers every worker.
@@ -55,6 +58,10 @@ func Workers(d Deps) *river.Workers {
 	river.AddWorker(w, &sendSMSWorker{d: d})
 	river.AddWorker(w, &sendPushWorker{d: d})
 	// END sms and push worker registration
+	// BEGIN notice worker registration
+	river.AddWorker(w, &noticeSweepWorker{d: d})
+	river.AddWorker(w, &sendNoticeWorker{d: d})
+	// END notice worker registration
 	return w
 }
 
@@ -70,6 +77,10 @@ func Periodic() []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return jobargs.DirectoryTasks{}, nil }, nil),
 		// END directory periodic jobs
+		// BEGIN notice periodic jobs
+		river.NewPeriodicJob(river.PeriodicInterval(NoticeSweepInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return jobargs.NoticeSweep{}, noticeSweepOpts }, &river.PeriodicJobOpts{RunOnStart: true}),
+		// END notice periodic jobs
 	}
 }
 

@@ -82,6 +82,10 @@ type Deps struct {
 	Log  *slog.Logger
 	// BaseURL is the server's public address, for the enrolment command.
 	BaseURL string
+	// OnLockout, when set, is called in the transaction that recorded a new
+	// lockout event (not for one already recorded): the lockout notice is
+	// enqueued with it.
+	OnLockout func(ctx context.Context, tx *db.Tx, ev *LockoutEvent) error
 }
 
 // Service is the server side of the agents.
@@ -91,6 +95,8 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	baseURL string
+
+	onLockout func(ctx context.Context, tx *db.Tx, ev *LockoutEvent) error
 
 	queued   signals // customer id → a task was queued
 	finished signals // task id → the task ended
@@ -110,7 +116,7 @@ func New(d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{db: d.DB, keys: d.Keys, now: d.Now, log: d.Log, baseURL: strings.TrimRight(d.BaseURL, "/"), stopped: make(chan struct{})}
+	return &Service{db: d.DB, keys: d.Keys, now: d.Now, log: d.Log, baseURL: strings.TrimRight(d.BaseURL, "/"), onLockout: d.OnLockout, stopped: make(chan struct{})}
 }
 
 // signals wakes in-process waiters; waiters also re-check the database

@@ -568,7 +568,7 @@ func (s *Service) apply(ctx context.Context, tx *db.Tx, a audit.Actor, im *Impor
 		}
 	}
 	for _, r := range pl.lockouts {
-		if err := insertLockout(ctx, tx, r.TenantID, r.CustomerID, r.ID, *r.LockedAt, "import", now); err != nil {
+		if err := s.insertLockout(ctx, tx, r.TenantID, r.CustomerID, r.ID, *r.LockedAt, "import", now); err != nil {
 			return err
 		}
 	}

@@ -644,7 +644,7 @@ func (s *Service) recordLockouts(ctx context.Context, ag *Agent, ls []wire.Locko
 				Set("locked = TRUE").Set("locked_at = ?", at).Exec(ctx); err != nil {
 				return fmt.Errorf("agent: lockout: %w", err)
 			}
-			if err := insertLockout(ctx, tx, ag.TenantID, ag.CustomerID, id, at, "agent", s.now().UTC()); err != nil {
+			if err := s.insertLockout(ctx, tx, ag.TenantID, ag.CustomerID, id, at, "agent", s.now().UTC()); err != nil {
 				return err
 			}
 		}
@@ -666,11 +666,17 @@ type LockoutEvent struct {
 	NotifiedAt *time.Time `bun:"notified_at"`
 }
 
-func insertLockout(ctx context.Context, tx *db.Tx, tenantID, customerID, endUserID string, at time.Time, source string, now time.Time) error {
+// insertLockout records a lockout once and, for a new one, calls the
+// OnLockout hook in the same transaction.
+func (s *Service) insertLockout(ctx context.Context, tx *db.Tx, tenantID, customerID, endUserID string, at time.Time, source string, now time.Time) error {
 	ev := &LockoutEvent{ID: db.NewID(), TenantID: tenantID, CustomerID: customerID, EndUserID: endUserID,
 		LockedAt: at.Truncate(time.Second), Source: source, CreatedAt: now}
-	if _, err := tx.NewInsert().Model(ev).On("CONFLICT (end_user_id, locked_at) DO NOTHING").Exec(ctx); err != nil {
+	res, err := tx.NewInsert().Model(ev).On("CONFLICT (end_user_id, locked_at) DO NOTHING").Exec(ctx)
+	if err != nil {
 		return fmt.Errorf("agent: lockout event: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 && s.onLockout != nil {
+		return s.onLockout(ctx, tx, ev)
 	}
 	return nil
 }

@@ -165,10 +165,11 @@ func (f ListFilter) normalize() ListFilter {
 }
 
 // correlatedCounts are the count columns of the customers aliased p, each a
-// correlated sum over the customer's rows of end_user_counts (see countsSQL).
+// correlated sum over the customer's rows of end_user_counts (see countsSQL),
+// a range of its primary key (tenant_id, customer_id, …).
 func correlatedCounts(p string) string {
 	sub := func(cond, as string) string {
-		return "(SELECT COALESCE(SUM(k.n), 0) FROM end_user_counts AS k WHERE k.customer_id = " + p + "id" + cond + ") AS " + as
+		return "(SELECT COALESCE(SUM(k.n), 0) FROM end_user_counts AS k WHERE k.tenant_id = " + p + "tenant_id AND k.customer_id = " + p + "id" + cond + ") AS " + as
 	}
 	return sub("", "end_users") + ",\n\t" + sub(" AND k.self_serve_enabled", "self_serve") + ",\n\t" +
 		sub(" AND k.status = 1", "registered") + ",\n\t" + sub(" AND k.status = 2", "accessed") + ",\n\t" +

@@ -284,12 +284,9 @@ func searchWhere(qb bun.QueryBuilder, term string, sqlite bool) bun.QueryBuilder
 func (f Filter) countable() bool { return f.Query == "" && f.Expiring == 0 }
 
 // whereCounts adds the filter's conditions to a query of end_user_counts
-// or end_user_totals aliased a (see countable), and the tenant condition
-// unless tenantID is "".
+// or end_user_totals aliased a (see countable), the tenant's included.
 func (f Filter) whereCounts(q *bun.SelectQuery, a, tenantID string) *bun.SelectQuery {
-	if tenantID != "" {
-		q = q.Where(a+".tenant_id = ?", tenantID)
-	}
+	q = q.Where(a+".tenant_id = ?", tenantID)
 	if f.CustomerID != "" {
 		q = q.Where(a+".customer_id = ?", f.CustomerID)
 	}

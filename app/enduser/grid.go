@@ -190,7 +190,7 @@ func countQuery(idb bun.IDB, tenantID string, f Filter, now time.Time) *bun.Sele
 	all := f.whereCounts(idb.NewSelect().TableExpr("end_user_totals AS t").ColumnExpr("COALESCE(SUM(t.n), 0)"), "t", tenantID)
 	archived := idb.NewSelect().TableExpr("end_user_counts AS k").ColumnExpr("COALESCE(SUM(k.n), 0)").
 		Where("k.customer_id IN (SELECT ca.id FROM customers AS ca WHERE ca.tenant_id = ? AND ca.archived_at IS NOT NULL)", tenantID)
-	archived = f.whereCounts(archived, "k", "")
+	archived = f.whereCounts(archived, "k", tenantID)
 	return idb.NewSelect().ColumnExpr("(?) - (?)", all, archived)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey/app/credential"
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
+	"github.com/latchkey/latchkey/app/notice"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/sms"
@@ -38,6 +39,9 @@ type Deps struct {
 	// Agents: directory agents, settings, tasks and imports.
 	Agents *agent.Service
 	Now    func() time.Time
+
+	// Notices: password-expiry and lockout notices (preview, settings, history).
+	Notices *notice.Service
 
 	// SMS: Twilio settings, test message, webhooks. Push: web push
 	// subscriptions and the VAPID public key.

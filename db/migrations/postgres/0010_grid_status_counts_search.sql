@@ -40,9 +40,9 @@ CREATE TABLE end_user_counts (
     source             TEXT NOT NULL,
     locked             BOOLEAN NOT NULL,
     n                  INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, status, self_serve_enabled, source, locked, customer_id)
+    PRIMARY KEY (tenant_id, customer_id, status, self_serve_enabled, source, locked)
 );
-CREATE INDEX end_user_counts_customer_idx ON end_user_counts (customer_id);
+CREATE INDEX end_user_counts_customer_idx ON end_user_counts (customer_id); -- deleting a customer
 
 CREATE TABLE end_user_totals (
     tenant_id          TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -89,8 +89,8 @@ BEGIN
         counts AS (
             INSERT INTO end_user_counts AS k (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
             SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, d FROM deltas
-            ORDER BY tenant_id, status, self_serve_enabled, source, locked, customer_id
-            ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked, customer_id) DO UPDATE SET n = k.n + excluded.n
+            ORDER BY tenant_id, customer_id, status, self_serve_enabled, source, locked
+            ON CONFLICT (tenant_id, customer_id, status, self_serve_enabled, source, locked) DO UPDATE SET n = k.n + excluded.n
         )
         INSERT INTO end_user_totals AS k (tenant_id, status, self_serve_enabled, source, locked, n)
         SELECT tenant_id, status, self_serve_enabled, source, locked, sum(d) FROM deltas
@@ -109,8 +109,8 @@ BEGIN
         counts AS (
             INSERT INTO end_user_counts AS k (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
             SELECT tenant_id, customer_id, status, self_serve_enabled, source, locked, d FROM deltas
-            ORDER BY tenant_id, status, self_serve_enabled, source, locked, customer_id
-            ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked, customer_id) DO UPDATE SET n = k.n + excluded.n
+            ORDER BY tenant_id, customer_id, status, self_serve_enabled, source, locked
+            ON CONFLICT (tenant_id, customer_id, status, self_serve_enabled, source, locked) DO UPDATE SET n = k.n + excluded.n
         )
         INSERT INTO end_user_totals AS k (tenant_id, status, self_serve_enabled, source, locked, n)
         SELECT tenant_id, status, self_serve_enabled, source, locked, sum(d) FROM deltas

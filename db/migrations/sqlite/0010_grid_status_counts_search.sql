@@ -38,9 +38,9 @@ CREATE TABLE end_user_counts (
     source             TEXT NOT NULL,
     locked             BOOLEAN NOT NULL,
     n                  INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, status, self_serve_enabled, source, locked, customer_id)
+    PRIMARY KEY (tenant_id, customer_id, status, self_serve_enabled, source, locked)
 ) WITHOUT ROWID;
-CREATE INDEX end_user_counts_customer_idx ON end_user_counts (customer_id);
+CREATE INDEX end_user_counts_customer_idx ON end_user_counts (customer_id); -- deleting a customer
 
 CREATE TABLE end_user_totals (
     tenant_id          TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -63,7 +63,7 @@ FROM end_users GROUP BY tenant_id, status, self_serve_enabled, source, locked;
 CREATE TRIGGER end_user_counts_insert AFTER INSERT ON end_users BEGIN
     INSERT INTO end_user_counts (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
     VALUES (new.tenant_id, new.customer_id, new.status, new.self_serve_enabled, new.source, new.locked, 1)
-    ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked, customer_id) DO UPDATE SET n = n + 1;
+    ON CONFLICT (tenant_id, customer_id, status, self_serve_enabled, source, locked) DO UPDATE SET n = n + 1;
     INSERT INTO end_user_totals (tenant_id, status, self_serve_enabled, source, locked, n)
     VALUES (new.tenant_id, new.status, new.self_serve_enabled, new.source, new.locked, 1)
     ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked) DO UPDATE SET n = n + 1;
@@ -88,7 +88,7 @@ BEGIN
       AND self_serve_enabled = old.self_serve_enabled AND source = old.source AND locked = old.locked;
     INSERT INTO end_user_counts (tenant_id, customer_id, status, self_serve_enabled, source, locked, n)
     VALUES (new.tenant_id, new.customer_id, new.status, new.self_serve_enabled, new.source, new.locked, 1)
-    ON CONFLICT (tenant_id, status, self_serve_enabled, source, locked, customer_id) DO UPDATE SET n = n + 1;
+    ON CONFLICT (tenant_id, customer_id, status, self_serve_enabled, source, locked) DO UPDATE SET n = n + 1;
     UPDATE end_user_totals SET n = n - 1
     WHERE tenant_id = old.tenant_id AND status = old.status
       AND self_serve_enabled = old.self_serve_enabled AND source = old.source AND locked = old.locked;
