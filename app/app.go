@@ -24,12 +24,14 @@ import (
 	"github.com/latchkey/latchkey/app/agent"
 	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/credential"
+	"github.com/latchkey/latchkey/app/device"
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notice"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/sms"
+	"github.com/latchkey/latchkey/app/verify"
 	"github.com/latchkey/latchkey/app/web"
 	"github.com/latchkey/latchkey/app/webpush"
 	"github.com/latchkey/latchkey/db"
@@ -107,6 +109,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		jobDeps.Mailer = notify.NewSMTPMailer(cfg.SMTP)
 	}
 	jobDeps.SMS, jobDeps.Push, jobDeps.Notices = smsSvc, pushSvc, notices
+	// Identity verification and end users' devices (app/verify, app/device).
+	devices := device.NewService(device.Deps{DB: d, Push: pushSvc, Now: now})
+	verifySvc := verify.NewService(verify.Deps{DB: d, Keys: keys, Jobs: jobRef, SMS: smsSvc.Queue(), Push: pushSvc.Queue(),
+		Mail: notify.NewQueue(jobRef, now), Now: now, Log: log, PushTimeout: cfg.VerifyPushTimeout})
+	jobDeps.Verify = verifySvc
 	if cfg.Workers {
 		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
 		rcfg.Workers = jobs.Workers(jobDeps)
@@ -144,6 +151,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	srv := web.New(web.Deps{Config: cfg, Log: log, DB: d, Sessions: sm, Keys: keys, Hasher: hasher, Mail: mail, Logins: logins, Onboarding: onboarding, Agents: agents, Now: now})
 	srv.SMS, srv.Push = smsSvc, pushSvc
 	srv.Notices = notices
+	srv.Verify, srv.Devices = verifySvc, devices
 	return &App{Config: cfg, Log: log, DB: d, Queue: q, Web: srv, Logins: logins, Keys: keys, Agents: agents, Notices: notices}, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/app/notice"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/sms"
+	"github.com/latchkey/latchkey/app/verify"
 	"github.com/latchkey/latchkey/app/webpush"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/jobs/jobargs"
@@ -38,6 +39,8 @@ type Deps struct {
 	Push *webpush.Service
 	// Notices plans (notice_sweep) and sends (send_notice) end users' notices.
 	Notices *notice.Service
+	// Verify falls push verifications back to SMS and times them out.
+	Verify *verify.Service
 }
 
 // Workers registers every worker.
@@ -62,6 +65,10 @@ func Workers(d Deps) *river.Workers {
 	river.AddWorker(w, &noticeSweepWorker{d: d})
 	river.AddWorker(w, &sendNoticeWorker{d: d})
 	// END notice worker registration
+	// BEGIN verify worker registration
+	river.AddWorker(w, &verifyPushCheckWorker{d: d})
+	river.AddWorker(w, &expireVerificationsWorker{d: d})
+	// END verify worker registration
 	return w
 }
 
@@ -81,6 +88,10 @@ func Periodic() []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(NoticeSweepInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return jobargs.NoticeSweep{}, noticeSweepOpts }, &river.PeriodicJobOpts{RunOnStart: true}),
 		// END notice periodic jobs
+		// BEGIN verify periodic jobs
+		river.NewPeriodicJob(river.PeriodicInterval(30*time.Second),
+			func() (river.JobArgs, *river.InsertOpts) { return jobargs.ExpireVerifications{}, nil }, nil),
+		// END verify periodic jobs
 	}
 }
 

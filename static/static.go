@@ -24,7 +24,7 @@ import (
 	"io/fs"
 )
 
-//go:embed css js vendor img
+//go:embed css js vendor img sw.js
 var files embed.FS
 
 // FS returns the embedded static asset tree. It is read-only and safe for

@@ -35,6 +35,9 @@ type Config struct {
 	// PushAnyEndpoint lets push subscriptions point anywhere, over http too
 	// (tests with a local push service only; no environment variable).
 	PushAnyEndpoint bool
+	// VerifyPushTimeout shortens a push verification's 60-second countdown
+	// (tests only; no environment variable; 0 is 60 s).
+	VerifyPushTimeout time.Duration
 
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix

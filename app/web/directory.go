@@ -472,6 +472,9 @@ func (h *directoryHandler) showEndUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if p.Verification, err = (&verifyHandler{h.s}).slot(c, p.ID); err != nil { // verify.go
+		return err
+	}
 	return h.s.render(c, http.StatusOK, p.Name, dirv.EndUser(p))
 }
 

@@ -155,6 +155,26 @@ func (s *Server) routes() {
 	customerAdmin.POST("/end-users/:id/unlock", dh.unlock)
 	// END directory routes
 	// BEGIN verification routes (verify.go)
+	// The technician's panel (any signed-in role), its live stream, history.
+	vh := &verifyHandler{s}
+	signed.GET("/end-users/:id/verify", vh.showPanel)
+	signed.POST("/end-users/:id/verify", vh.start)
+	signed.GET("/end-users/:id/verify/history", vh.showHistory)
+	admin.POST("/end-users/:id/verify/unblock", vh.unblock)
+	signed.GET("/end-users/:id/verify/:vid", vh.showVerification)
+	signed.GET("/end-users/:id/verify/:vid/events", vh.events)
+	signed.POST("/end-users/:id/verify/:vid/decide", vh.decide)
+	signed.POST("/end-users/:id/verify/:vid/check", vh.checkCode)
+	signed.POST("/end-users/:id/verify/:vid/cancel", vh.cancel)
+	admin.POST("/settings/verification", vh.saveSettings)
+	// The end user's approval page (requires the device cookie, not a session)
+	// and the enrolled device's push subscription.
+	app.GET("/self-serve/verify/:vid", vh.showApproval)
+	app.POST("/self-serve/verify/:vid", vh.answer)
+	app.GET("/self-serve/push/key", vh.pushKey)
+	app.POST("/self-serve/push/subscription", vh.savePushSubscription)
+	// The service worker at the root, so that its scope covers every page.
+	e.GET("/sw.js", vh.serviceWorker)
 	// END verification routes
 
 	// Primary and Super only (the group is made above, with the directory routes).

@@ -14,12 +14,14 @@ import (
 	"github.com/latchkey/latchkey/app/agent"
 	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/credential"
+	"github.com/latchkey/latchkey/app/device"
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notice"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/sms"
+	"github.com/latchkey/latchkey/app/verify"
 	"github.com/latchkey/latchkey/app/webpush"
 	"github.com/latchkey/latchkey/db"
 )
@@ -47,6 +49,9 @@ type Deps struct {
 	// subscriptions and the VAPID public key.
 	SMS  *sms.Service
 	Push *webpush.Service
+	// Verify: identity verification; Devices: end users' enrolled devices.
+	Verify  *verify.Service
+	Devices *device.Service
 }
 
 // Server is the HTTP application.
@@ -74,7 +79,7 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // HTTPServer returns an http.Server with the timeouts of the security bar.
 func (s *Server) HTTPServer(addr string) *http.Server {
-	return &http.Server{
+	srv := &http.Server{
 		Addr:              addr,
 		Handler:           s.echo,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -84,4 +89,8 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
 	}
+	if s.Verify != nil {
+		srv.RegisterOnShutdown(s.Verify.Hub().Close) // live panels' streams end at once
+	}
+	return srv
 }

@@ -128,7 +128,8 @@ func settingsInputOf(c echo.Context) (tenant.SettingsInput, error) {
 }
 
 func (h *settingsHandler) props(c echo.Context, form settingsv.FormProps) settingsv.PageProps {
-	return settingsv.PageProps{CSRF: h.s.csrfToken(c), Form: form, EnforceMFA: currentTenant(c).EnforceMFA}
+	return settingsv.PageProps{CSRF: h.s.csrfToken(c), Form: form, EnforceMFA: currentTenant(c).EnforceMFA,
+		Verification: (&verifyHandler{h.s}).settingsSection(c)} // verify.go
 }
 
 func (h *settingsHandler) showSettings(c echo.Context) error {

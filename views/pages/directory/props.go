@@ -3,7 +3,11 @@
 // the end user's page with reset and unlock.
 package directory
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/a-h/templ"
+)
 
 // AgentRow is one agent on the customer's page.
 type AgentRow struct {
@@ -94,6 +98,9 @@ type EndUserProps struct {
 	NotReadyReason                                                    string
 	Lockouts                                                          []string
 	Errors                                                            map[string]string
+	// Verification is the identity verification card (views/pages/verify),
+	// filled by the verification handlers; nil shows nothing.
+	Verification templ.Component
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

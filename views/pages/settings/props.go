@@ -2,6 +2,8 @@
 // shares with the setup wizard's second step.
 package settings
 
+import "github.com/a-h/templ"
+
 // Option is one choice of a select.
 type Option struct {
 	Value, Label string
@@ -42,4 +44,7 @@ type PageProps struct {
 	EnforceMFA bool
 	Saved      string // a message after saving (htmx re-render)
 	SMS        SMSProps
+	// Verification is the identity verification section (views/pages/verify),
+	// filled by the verification handlers; nil shows nothing.
+	Verification templ.Component
 }

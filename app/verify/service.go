@@ -1,0 +1,972 @@
+package verify
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/uptrace/bun"
+
+	"github.com/latchkey/latchkey/app/apperr"
+	"github.com/latchkey/latchkey/app/audit"
+	"github.com/latchkey/latchkey/app/credential"
+	"github.com/latchkey/latchkey/app/device"
+	"github.com/latchkey/latchkey/app/enduser"
+	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/secret"
+	"github.com/latchkey/latchkey/app/sms"
+	"github.com/latchkey/latchkey/app/webpush"
+	"github.com/latchkey/latchkey/db"
+	"github.com/latchkey/latchkey/jobs/jobargs"
+)
+
+// Deps are what the verification service needs.
+type Deps struct {
+	DB   *db.DB
+	Keys *secret.Keyring
+	Jobs db.Inserter
+	SMS  *sms.Queue
+	Push *webpush.Queue
+	Mail *notify.Queue
+	Now  func() time.Time
+	Log  *slog.Logger
+	// PushTimeout is how long a push waits for the phone
+	// (DefaultPushTimeout when 0; tests shorten it).
+	PushTimeout time.Duration
+	// PollInterval is how often live panels look for changes made by
+	// another process (DefaultPollInterval when 0).
+	PollInterval time.Duration
+}
+
+// Service is the identity verification domain service.
+type Service struct {
+	d   Deps
+	hub *Hub
+}
+
+// NewService returns a Service.
+func NewService(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.PushTimeout <= 0 {
+		d.PushTimeout = DefaultPushTimeout
+	}
+	return &Service{d: d, hub: NewHub(d.DB, d.PollInterval, d.Log)}
+}
+
+// Hub is the broadcaster of changes for live panels.
+func (s *Service) Hub() *Hub { return s.hub }
+
+// PushTimeout is how long a push waits for the phone.
+func (s *Service) PushTimeout() time.Duration { return s.d.PushTimeout }
+
+func (s *Service) now() time.Time { return s.d.Now().UTC() }
+
+// ApprovalPath is the end user's approval page of a push verification
+// (under the device cookie's path, so the browser sends the credential).
+func ApprovalPath(id string) string { return device.CookiePath + "/verify/" + id }
+
+// codeAAD binds a code's ciphertext to its tenant and verification.
+func codeAAD(tenantID, id string) []byte { return []byte("verifications/" + tenantID + "/" + id) }
+
+// Code returns the verification's six digits ("" when it has none). Only
+// the technician's panel and the end user's approval page (push + code,
+// after approval) show it; never log it.
+func (s *Service) Code(v *Verification) (string, error) {
+	if len(v.Code) == 0 {
+		return "", nil
+	}
+	b, err := s.d.Keys.Decrypt(v.Code, codeAAD(v.TenantID, v.ID))
+	if err != nil {
+		return "", fmt.Errorf("verify: code of %s: %w", v.ID, err)
+	}
+	return string(b), nil
+}
+
+// target is the end user a verification is for, with what decides which
+// methods are available.
+type target struct {
+	EndUser        *enduser.EndUser
+	CustomerName   string
+	TenantName     string
+	TenantSwitch   bool
+	Settings       Settings
+	Devices        device.Counts
+	DeviceLabel    string // the only active device's label
+	OptedOut       bool
+	BlockedUntil   *time.Time
+	SendsLastHour  int
+	PendingPushes  int
+	SelfServeState string // "" when active, else why not
+}
+
+// loadTarget reads the end user (of the tenant, of a customer that is not
+// archived) and what decides the methods. Errors: NotFound.
+func (s *Service) loadTarget(ctx context.Context, idb bun.IDB, tenantID, endUserID string, now time.Time) (*target, error) {
+	u, err := enduser.Get(ctx, idb, tenantID, endUserID)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{EndUser: u}
+	var archived *time.Time
+	err = idb.NewSelect().Table("customers").Column("name", "archived_at").Where("tenant_id = ? AND id = ?", tenantID, u.CustomerID).
+		Scan(ctx, &t.CustomerName, &archived)
+	if errors.Is(err, sql.ErrNoRows) || archived != nil {
+		return nil, apperr.New(apperr.NotFound, "That end user does not exist.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify: customer: %w", err)
+	}
+	if err := idb.NewSelect().Table("tenants").Column("name", "self_serve_enabled").Where("id = ?", tenantID).
+		Scan(ctx, &t.TenantName, &t.TenantSwitch); err != nil {
+		return nil, fmt.Errorf("verify: tenant: %w", err)
+	}
+	if t.Settings, err = loadSettings(ctx, idb, tenantID); err != nil {
+		return nil, err
+	}
+	if t.Devices, err = device.CountActive(ctx, idb, tenantID, endUserID); err != nil {
+		return nil, err
+	}
+	if t.Devices.Active == 1 {
+		if err := idb.NewSelect().Model((*device.Device)(nil)).Column("label").
+			Where("tenant_id = ? AND end_user_id = ? AND revoked_at IS NULL", tenantID, endUserID).Limit(1).Scan(ctx, &t.DeviceLabel); err != nil {
+			return nil, fmt.Errorf("verify: device label: %w", err)
+		}
+	}
+	if u.Mobile != "" {
+		if t.OptedOut, err = sms.OptedOut(ctx, idb, tenantID, u.Mobile); err != nil {
+			return nil, err
+		}
+	}
+	var c struct {
+		Sends   int `bun:"sends"`
+		Pending int `bun:"pending"`
+	}
+	if err := idb.NewSelect().Model((*Verification)(nil)).
+		ColumnExpr("COUNT(*) AS sends").
+		ColumnExpr("COALESCE(SUM(CASE WHEN method IN (?) AND created_at > ? AND responded_at IS NULL THEN 1 ELSE 0 END), 0) AS pending",
+			bun.In([]Method{MethodPush, MethodPushCode}), now.Add(-PendingPushWindow)).
+		Where("tenant_id = ? AND end_user_id = ? AND created_at > ?", tenantID, endUserID, now.Add(-time.Hour)).
+		Scan(ctx, &c); err != nil {
+		return nil, fmt.Errorf("verify: recent sends: %w", err)
+	}
+	t.SendsLastHour, t.PendingPushes = c.Sends, c.Pending
+	var until []time.Time
+	if err := idb.NewSelect().Table("verify_blocks").Column("blocked_until").
+		Where("tenant_id = ? AND end_user_id = ? AND blocked_until > ?", tenantID, endUserID, now).Scan(ctx, &until); err != nil {
+		return nil, fmt.Errorf("verify: block: %w", err)
+	}
+	if len(until) > 0 {
+		t.BlockedUntil = &until[0]
+	}
+	switch {
+	case !t.TenantSwitch:
+		t.SelfServeState = "Self-serve is off for your whole MSP (Settings)."
+	case !u.SelfServeEnabled:
+		t.SelfServeState = "Self-serve is off for this end user."
+	case u.Status() < enduser.StatusRegistered:
+		t.SelfServeState = "Self-serve is off until the end user's registration is complete."
+	}
+	return t, nil
+}
+
+// Option is one method as the panel offers it.
+type Option struct {
+	Method      Method
+	Available   bool
+	Reason      string // why not (disabled)
+	Destination string // masked: where the code or push goes
+	Note        string // a warning that does not disable it
+}
+
+// Availability is what the panel needs to offer methods for an end user.
+type Availability struct {
+	EndUser        *enduser.EndUser
+	CustomerName   string
+	Options        []Option // SMS code, Email code, Push, Push + code
+	Default        Method   // "" when none is available
+	Blocked        string   // sending is blocked: why and until when (UTC)
+	BlockedUntil   *time.Time
+	NumberMatching bool
+	CodeTTL        time.Duration
+	PushTimeout    time.Duration
+}
+
+// Option returns the option of method m.
+func (a *Availability) Option(m Method) Option {
+	for _, o := range a.Options {
+		if o.Method == m {
+			return o
+		}
+	}
+	return Option{Method: m}
+}
+
+func devicesText(n int, label string) string {
+	if n == 1 && label != "" {
+		return label
+	}
+	if n == 1 {
+		return "1 enrolled device"
+	}
+	return strconv.Itoa(n) + " enrolled devices"
+}
+
+// availability computes the methods for t.
+func (s *Service) availability(t *target) *Availability {
+	u := t.EndUser
+	a := &Availability{EndUser: u, CustomerName: t.CustomerName, NumberMatching: t.Settings.NumberMatching,
+		CodeTTL: t.Settings.CodeTTL, PushTimeout: s.d.PushTimeout, BlockedUntil: t.BlockedUntil}
+	smsOpt := Option{Method: MethodSMS, Available: true, Destination: enduser.MaskMobile(u.Mobile)}
+	switch {
+	case u.Mobile == "":
+		smsOpt.Available, smsOpt.Reason = false, "No mobile number."
+	case t.OptedOut:
+		smsOpt.Available, smsOpt.Reason = false, "The mobile number replied STOP to your text messages."
+	}
+	emailOpt := Option{Method: MethodEmail, Available: true, Destination: enduser.MaskValue(enduser.FieldEmail, u.Email)}
+	switch {
+	case u.Email == "":
+		emailOpt.Available, emailOpt.Reason, emailOpt.Destination = false, "No email address.", ""
+	case u.Privileged:
+		emailOpt.Available, emailOpt.Reason = false, "Privileged account: an email code only proves access to the mailbox."
+	}
+	pushOpt := Option{Method: MethodPush, Available: true, Destination: devicesText(t.Devices.Active, t.DeviceLabel)}
+	switch {
+	case t.SelfServeState != "":
+		pushOpt.Available, pushOpt.Reason, pushOpt.Destination = false, t.SelfServeState, ""
+	case t.Devices.Active == 0:
+		pushOpt.Available, pushOpt.Reason, pushOpt.Destination = false, "No enrolled device.", ""
+	case t.Devices.Push == 0 && !smsOpt.Available:
+		pushOpt.Available, pushOpt.Reason = false, "Notifications are off on the enrolled device, and there is no mobile number for an SMS code instead."
+	case t.Devices.Push == 0:
+		pushOpt.Note = "Notifications are off on the enrolled device: an SMS code goes instead."
+	}
+	if pushOpt.Available && t.PendingPushes >= PendingPushes {
+		pushOpt.Available = false
+		pushOpt.Reason = fmt.Sprintf("%d pushes in the last %d minutes went unanswered: use a code, or wait.", t.PendingPushes, int(PendingPushWindow/time.Minute))
+	}
+	pushCode := pushOpt
+	pushCode.Method = MethodPushCode
+	a.Options = []Option{smsOpt, emailOpt, pushOpt, pushCode}
+	if t.BlockedUntil != nil {
+		a.Blocked = "Too many codes and pushes were sent to this end user: sending is blocked for 24 hours."
+	} else if t.SendsLastHour >= SendsPerHour {
+		a.Blocked = fmt.Sprintf("%d codes or pushes were sent to this end user in the last hour: another one blocks sending for 24 hours.", t.SendsLastHour)
+	}
+	for _, m := range []Method{MethodPush, MethodSMS, MethodEmail} {
+		if a.Option(m).Available {
+			a.Default = m
+			break
+		}
+	}
+	return a
+}
+
+// Availability returns the methods the actor's tenant may use to verify the
+// end user, each available or disabled with the reason.
+// Errors: NotFound (another tenant's end user, or one of an archived customer).
+func (s *Service) Availability(ctx context.Context, a audit.Actor, endUserID string) (*Availability, error) {
+	t, err := s.loadTarget(ctx, s.d.DB.Bun, a.TenantID, endUserID, s.now())
+	if err != nil {
+		return nil, err
+	}
+	return s.availability(t), nil
+}
+
+// receiptAlphabet has no 0/O, 1/I/L: receipts are read out and typed.
+const receiptAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+// newReceipt returns a receipt id like "LK-7K2M-9QXD" (about 40 bits).
+func newReceipt() (string, error) {
+	var b strings.Builder
+	b.WriteString("LK-")
+	for i := range 8 {
+		if i == 4 {
+			b.WriteByte('-')
+		}
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(receiptAlphabet))))
+		if err != nil {
+			return "", fmt.Errorf("verify: receipt: %w", err)
+		}
+		b.WriteByte(receiptAlphabet[n.Int64()])
+	}
+	return b.String(), nil
+}
+
+// randInt returns a uniform integer in [lo, hi] from crypto/rand.
+func randInt(lo, hi int) (int, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(int64(hi-lo+1)))
+	if err != nil {
+		return 0, fmt.Errorf("verify: random: %w", err)
+	}
+	return lo + int(n.Int64()), nil
+}
+
+// matchNumbers returns the number for the technician's screen and the three
+// numbers (it and two others, shuffled) for the phone.
+func matchNumbers() (int, string, error) {
+	right, err := randInt(10, 99)
+	if err != nil {
+		return 0, "", err
+	}
+	nums := []int{right}
+	for len(nums) < 3 {
+		n, err := randInt(10, 99)
+		if err != nil {
+			return 0, "", err
+		}
+		dup := false
+		for _, m := range nums {
+			dup = dup || m == n
+		}
+		if !dup {
+			nums = append(nums, n)
+		}
+	}
+	for i := len(nums) - 1; i > 0; i-- {
+		j, err := randInt(0, i)
+		if err != nil {
+			return 0, "", err
+		}
+		nums[i], nums[j] = nums[j], nums[i]
+	}
+	parts := make([]string, 3)
+	for i, n := range nums {
+		parts[i] = strconv.Itoa(n)
+	}
+	return right, strings.Join(parts, ","), nil
+}
+
+func (s *Service) publishAfter(tx *db.Tx, ids ...string) {
+	tx.AfterCommit(func() {
+		for _, id := range ids {
+			s.hub.Publish(id)
+		}
+	})
+}
+
+// Start sends a verification to the end user by method and returns it. A
+// push goes to every device with notifications allowed; when none has them
+// (or the end user has no working subscription), an SMS code goes instead
+// and the verification says so (Fallback). Open verifications of the end
+// user are superseded. Audited as `verification.start` with the receipt.
+// Errors: NotFound (another tenant's end user, or of an archived customer),
+// Invalid (unknown method), Conflict (the method is not available: the
+// message says why; also an SMS to a number that replied STOP),
+// RateLimited (five sends in the last hour: sending is now blocked for 24
+// hours; already blocked; three unanswered pushes in 10 minutes; the
+// tenant's daily SMS limit).
+func (s *Service) Start(ctx context.Context, a audit.Actor, endUserID string, method Method) (*Verification, error) {
+	if !method.Valid() {
+		return nil, apperr.New(apperr.Invalid, "Choose how to verify the end user.")
+	}
+	if a.TenantID == "" {
+		return nil, apperr.New(apperr.NotFound, "That end user does not exist.")
+	}
+	var (
+		out      *Verification
+		limitErr error
+	)
+	err := s.d.DB.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		now := s.now()
+		t, err := s.loadTarget(ctx, tx, a.TenantID, endUserID, now)
+		if err != nil {
+			return err
+		}
+		av := s.availability(t)
+		if t.BlockedUntil != nil {
+			limitErr = apperr.New(apperr.RateLimited, "Too many codes and pushes were sent to this end user: sending is blocked until %s UTC.",
+				t.BlockedUntil.UTC().Format("Jan 2 15:04"))
+			return nil
+		}
+		if t.SendsLastHour >= SendsPerHour {
+			until := now.Add(BlockFor)
+			if err := s.block(ctx, tx, a, t, until, now); err != nil {
+				return err
+			}
+			limitErr = apperr.New(apperr.RateLimited, "%d codes or pushes were sent to this end user in the last hour: sending is blocked for 24 hours.", t.SendsLastHour)
+			return nil
+		}
+		opt := av.Option(method)
+		if !opt.Available {
+			if method.IsPush() && t.PendingPushes >= PendingPushes && t.SelfServeState == "" && t.Devices.Active > 0 {
+				return apperr.New(apperr.RateLimited, "%s", opt.Reason)
+			}
+			return apperr.New(apperr.Conflict, "%s is not available: %s", method.Label(), opt.Reason)
+		}
+		superseded, err := s.supersede(ctx, tx, a, t, now)
+		if err != nil {
+			return err
+		}
+		v, err := s.create(ctx, tx, a, t, method, now)
+		if err != nil {
+			return err
+		}
+		s.publishAfter(tx, superseded...)
+		out = v
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if limitErr != nil {
+		return nil, limitErr
+	}
+	return out, nil
+}
+
+// block stops sending to the end user until until (audited).
+func (s *Service) block(ctx context.Context, tx *db.Tx, a audit.Actor, t *target, until, now time.Time) error {
+	if _, err := tx.NewInsert().Table("verify_blocks").Model(&map[string]any{
+		"tenant_id": a.TenantID, "end_user_id": t.EndUser.ID, "blocked_until": until, "reason": "sends_per_hour", "created_at": now,
+	}).On("CONFLICT (tenant_id, end_user_id) DO UPDATE").Set("blocked_until = EXCLUDED.blocked_until").
+		Set("reason = EXCLUDED.reason").Set("created_at = EXCLUDED.created_at").Exec(ctx); err != nil {
+		return fmt.Errorf("verify: block: %w", err)
+	}
+	return audit.Record(ctx, tx, now, a, audit.Entry{
+		Action: "verification.blocked", TargetType: "end_user", TargetID: t.EndUser.ID, Target: t.EndUser.Name(), Result: audit.ResultDenied,
+		Detail: fmt.Sprintf("%d codes or pushes in an hour: sending blocked until %s UTC", t.SendsLastHour, until.Format("2006-01-02 15:04")),
+	})
+}
+
+// supersede cancels the end user's open verifications (a new code makes the
+// old one useless) and returns their ids.
+func (s *Service) supersede(ctx context.Context, tx *db.Tx, a audit.Actor, t *target, now time.Time) ([]string, error) {
+	var open []Verification
+	if err := tx.NewSelect().Model(&open).Column("id", "receipt", "version").
+		Where("tenant_id = ? AND end_user_id = ? AND state IN (?)", a.TenantID, t.EndUser.ID, bun.In([]State{StatePending, StateApproved})).
+		Scan(ctx); err != nil {
+		return nil, fmt.Errorf("verify: open verifications: %w", err)
+	}
+	ids := make([]string, 0, len(open))
+	for _, v := range open {
+		if _, err := tx.NewUpdate().Model((*Verification)(nil)).Set("state = ?", StateCancelled).Set("reason = ?", ReasonSuperseded).
+			Set("decided_at = ?", now).Set("updated_at = ?", now).Set("version = version + 1").
+			Where("id = ? AND state IN (?)", v.ID, bun.In([]State{StatePending, StateApproved})).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("verify: supersede: %w", err)
+		}
+		ids = append(ids, v.ID)
+	}
+	return ids, nil
+}
+
+// create stores a new verification of method for t and sends it.
+func (s *Service) create(ctx context.Context, tx *db.Tx, a audit.Actor, t *target, method Method, now time.Time) (*Verification, error) {
+	receipt, err := newReceipt()
+	if err != nil {
+		return nil, err
+	}
+	u := t.EndUser
+	v := &Verification{
+		ID: db.NewID(), TenantID: a.TenantID, CustomerID: u.CustomerID, EndUserID: u.ID, Receipt: receipt,
+		RequestedMethod: method, Method: method, State: StatePending, RequestedByID: a.LoginID, RequestedBy: a.Name,
+		CreatedAt: now, UpdatedAt: now, Version: 1,
+	}
+	if method.IsPush() {
+		v.ExpiresAt = now.Add(s.d.PushTimeout)
+		v.Destination = devicesText(t.Devices.Active, t.DeviceLabel)
+		if t.Settings.NumberMatching {
+			if v.MatchNumber, v.MatchChoices, err = matchNumbers(); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		v.ExpiresAt = now.Add(t.Settings.CodeTTL)
+	}
+	var code string
+	if method.HasCode() {
+		if code, err = s.setCode(v); err != nil {
+			return nil, err
+		}
+	}
+	if method == MethodSMS {
+		v.Destination = enduser.MaskMobile(u.Mobile)
+	}
+	if method == MethodEmail {
+		v.Destination = enduser.MaskValue(enduser.FieldEmail, u.Email)
+	}
+
+	if method.IsPush() {
+		err := s.insert(ctx, tx, v)
+		if err != nil {
+			return nil, err
+		}
+		deliveries, err := s.d.Push.Push(ctx, tx, a.TenantID, u.ID, webpush.Payload{
+			Title: t.TenantName + ": is this you?",
+			Body:  a.Name + " is verifying your identity. Tap to approve or deny.",
+			URL:   ApprovalPath(v.ID), ID: v.ID, Kind: "verification",
+		}, s.d.PushTimeout, webpush.UrgencyHigh)
+		switch {
+		case errors.Is(err, webpush.ErrNoSubscription):
+			if err := s.fallback(ctx, tx, t, v, FallbackNoSubscription, now); err != nil {
+				return nil, err
+			}
+		case err != nil:
+			return nil, err
+		default:
+			ids := make([]string, len(deliveries))
+			for i, d := range deliveries {
+				ids[i] = d.MessageID
+			}
+			v.PushMessages = strings.Join(ids, ",")
+			if _, err := tx.NewUpdate().Model(v).Column("push_messages").WherePK().Exec(ctx); err != nil {
+				return nil, fmt.Errorf("verify: push messages: %w", err)
+			}
+			if _, err := s.d.Jobs.InsertTx(ctx, tx, jobargs.VerifyPushCheck{VerificationID: v.ID}, &river.InsertOpts{
+				ScheduledAt: now.Add(time.Second), MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true},
+			}); err != nil {
+				return nil, fmt.Errorf("verify: enqueue push check: %w", err)
+			}
+		}
+	} else {
+		if err := s.insert(ctx, tx, v); err != nil {
+			return nil, err
+		}
+		if err := s.sendCode(ctx, tx, t, v, code, t.Settings.CodeTTL); err != nil {
+			return nil, err
+		}
+	}
+	detail := fmt.Sprintf("receipt %s: %s to %s", v.Receipt, v.Method.Label(), v.Destination)
+	switch {
+	case v.State == StateFailed:
+		detail = fmt.Sprintf("receipt %s: push requested; no device accepts notifications and there is no mobile for a code: nothing sent", v.Receipt)
+	case v.Fallback != "":
+		detail = fmt.Sprintf("receipt %s: push requested; no device accepts notifications, so %s to %s", v.Receipt, v.Method.Label(), v.Destination)
+	}
+	if v.MatchNumber != 0 {
+		detail += " (number matching)"
+	}
+	if err := audit.Record(ctx, tx, now, a, audit.Entry{
+		Action: "verification.start", TargetType: "end_user", TargetID: u.ID, Target: u.Name(), Detail: detail,
+	}); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (s *Service) insert(ctx context.Context, tx *db.Tx, v *Verification) error {
+	if _, err := tx.NewInsert().Model(v).Exec(ctx); err != nil {
+		return fmt.Errorf("verify: insert: %w", err)
+	}
+	return nil
+}
+
+// setCode gives v a new six-digit code (encrypted in v.Code) and returns it.
+func (s *Service) setCode(v *Verification) (string, error) {
+	code, err := credential.NewCode6()
+	if err != nil {
+		return "", err
+	}
+	ct, err := s.d.Keys.Encrypt([]byte(code), codeAAD(v.TenantID, v.ID))
+	if err != nil {
+		return "", fmt.Errorf("verify: encrypt code: %w", err)
+	}
+	v.Code = ct
+	return code, nil
+}
+
+// sendCode queues the SMS or email with v's code (never after v expires).
+func (s *Service) sendCode(ctx context.Context, tx *db.Tx, t *target, v *Verification, code string, ttl time.Duration) error {
+	minutes := int(ttl.Round(time.Minute) / time.Minute)
+	if v.Method == MethodSMS {
+		body := fmt.Sprintf("%s: your verification code is %s. Read it only to the %s technician you are speaking with. It expires in %d min.",
+			t.TenantName, code, t.TenantName, max(1, minutes))
+		_, err := s.d.SMS.SMS(ctx, tx, v.TenantID, t.EndUser.Mobile, "verification_code", body, sms.Options{ExpiresAt: v.ExpiresAt})
+		return err
+	}
+	u := t.EndUser
+	greeting := "Hi,"
+	if u.FirstName != "" {
+		greeting = "Hi " + u.FirstName + ","
+	}
+	_, err := s.d.Mail.Email(ctx, tx, v.TenantID, u.Email, "verification_code", notify.Email{
+		Subject:   "Your verification code for " + t.TenantName,
+		Preheader: "Read this code to the technician you are speaking with.",
+		Greeting:  greeting,
+		Lines: []string{
+			v.RequestedBy + " at " + t.TenantName + " asked to confirm that it is you. Read this code to them:",
+			code,
+			fmt.Sprintf("The code works once and expires in %d minutes.", max(1, minutes)),
+		},
+		After: []string{"If you are not speaking with " + t.TenantName + " right now, do not share the code with anyone, and let them know."},
+	})
+	return err
+}
+
+// fallback turns push verification v into an SMS code (no device could
+// receive the push) and sends it, or fails v when there is no mobile.
+func (s *Service) fallback(ctx context.Context, tx *db.Tx, t *target, v *Verification, reason string, now time.Time) error {
+	u := t.EndUser
+	if u.Mobile == "" || t.OptedOut {
+		v.State, v.Reason, v.DecidedAt = StateFailed, ReasonNoChannel, &now
+		v.Fallback = reason
+		_, err := tx.NewUpdate().Model(v).Column("state", "reason", "decided_at", "fallback").WherePK().Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("verify: fail: %w", err)
+		}
+		return nil
+	}
+	v.Method, v.Fallback, v.MatchNumber, v.MatchChoices = MethodSMS, reason, 0, ""
+	v.Destination = enduser.MaskMobile(u.Mobile)
+	v.ExpiresAt = now.Add(t.Settings.CodeTTL)
+	code, err := s.setCode(v)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.NewUpdate().Model(v).Column("method", "fallback", "match_number", "match_choices", "destination", "expires_at", "code").
+		WherePK().Exec(ctx); err != nil {
+		return fmt.Errorf("verify: fall back: %w", err)
+	}
+	return s.sendCode(ctx, tx, t, v, code, t.Settings.CodeTTL)
+}
+
+// Get returns one of the tenant's verifications.
+// Errors: NotFound (also another tenant's).
+func (s *Service) Get(ctx context.Context, tenantID, id string) (*Verification, error) {
+	return get(ctx, s.d.DB.Bun, tenantID, id)
+}
+
+func get(ctx context.Context, idb bun.IDB, tenantID, id string) (*Verification, error) {
+	v := new(Verification)
+	err := idb.NewSelect().Model(v).Where("tenant_id = ? AND id = ?", tenantID, id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) || tenantID == "" {
+		return nil, apperr.New(apperr.NotFound, "That verification does not exist.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify: get: %w", err)
+	}
+	return v, nil
+}
+
+// GetForEndUser returns the tenant's verification id when it is the end
+// user's. Errors: NotFound (another tenant's or another end user's).
+func (s *Service) GetForEndUser(ctx context.Context, tenantID, endUserID, id string) (*Verification, error) {
+	v, err := s.Get(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if v.EndUserID != endUserID {
+		return nil, apperr.New(apperr.NotFound, "That verification does not exist.")
+	}
+	return v, nil
+}
+
+// History returns the end user's verifications in the tenant, newest first
+// (at most limit).
+func (s *Service) History(ctx context.Context, tenantID, endUserID string, limit int) ([]Verification, error) {
+	var vs []Verification
+	if err := s.d.DB.Bun.NewSelect().Model(&vs).Where("tenant_id = ? AND end_user_id = ?", tenantID, endUserID).
+		OrderExpr("created_at DESC, id DESC").Limit(int64(limit)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("verify: history: %w", err)
+	}
+	return vs, nil
+}
+
+// change writes v's changed columns with the next version, if nobody changed
+// v since it was read (Conflict otherwise), and tells live panels after commit.
+func (s *Service) change(ctx context.Context, tx *db.Tx, v *Verification, now time.Time, cols ...string) error {
+	old := v.Version
+	v.Version, v.UpdatedAt = old+1, now
+	res, err := tx.NewUpdate().Model(v).Column(append(cols, "version", "updated_at")...).
+		Where("id = ? AND version = ?", v.ID, old).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("verify: update: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.New(apperr.Conflict, "This verification changed meanwhile.")
+	}
+	s.publishAfter(tx, v.ID)
+	return nil
+}
+
+// timeOut records that open verification v timed out (audited by the system).
+func (s *Service) timeOut(ctx context.Context, tx *db.Tx, v *Verification, now time.Time) error {
+	v.State, v.Reason, v.DecidedAt = StateExpired, ReasonTimedOut, &v.ExpiresAt
+	if err := s.change(ctx, tx, v, now, "state", "reason", "decided_at"); err != nil {
+		return err
+	}
+	return audit.Record(ctx, tx, now, audit.System(v.TenantID), audit.Entry{
+		Action: "verification.expired", TargetType: "end_user", TargetID: v.EndUserID, Target: v.Receipt, Result: audit.ResultFailed,
+		Detail: fmt.Sprintf("receipt %s: %s timed out without an answer", v.Receipt, v.Method.Label()),
+	})
+}
+
+// errExpired is the answer to acting on a verification that timed out.
+func errExpired() error {
+	return apperr.New(apperr.Conflict, "This verification timed out. Send a new one.")
+}
+
+// errClosed is the answer to acting on a verification with an outcome.
+func errClosed(v *Verification) error {
+	return apperr.New(apperr.Conflict, "This verification is already finished (%s).", strings.ToLower(v.State.Label()))
+}
+
+// modify runs fn on the tenant's verification id in a transaction; an open
+// verification past its expiry is recorded as timed out first (then fn is
+// not run and the answer is Conflict).
+func (s *Service) modify(ctx context.Context, tenantID, id string, fn func(ctx context.Context, tx *db.Tx, v *Verification, now time.Time) error) (*Verification, error) {
+	var (
+		out     *Verification
+		expired bool
+	)
+	err := s.d.DB.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		now := s.now()
+		v, err := get(ctx, tx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		out = v
+		if v.State.Open() && v.StateAt(now) == StateExpired {
+			expired = true
+			return s.timeOut(ctx, tx, v, now)
+		}
+		return fn(ctx, tx, v, now)
+	})
+	if err != nil {
+		return out, err
+	}
+	if expired {
+		return out, errExpired()
+	}
+	return out, nil
+}
+
+// Decide records the technician's Approve or Deny: after reading an SMS or
+// email code (or comparing the validation code of push + code) Approve
+// verifies the end user; Deny ends the verification as not verified (also
+// while a push waits for the phone). Audited as `verification.verified` or
+// `verification.denied`.
+// Errors: NotFound (another tenant's or end user's), Conflict (already
+// finished, timed out, or a push still waiting for the phone: Approve needs
+// the end user's answer).
+func (s *Service) Decide(ctx context.Context, a audit.Actor, endUserID, id string, approve bool) (*Verification, error) {
+	return s.modify(ctx, a.TenantID, id, func(ctx context.Context, tx *db.Tx, v *Verification, now time.Time) error {
+		if v.EndUserID != endUserID {
+			return apperr.New(apperr.NotFound, "That verification does not exist.")
+		}
+		if !v.State.Open() {
+			return errClosed(v)
+		}
+		if approve && !awaitsTechnician(v) {
+			return apperr.New(apperr.Conflict, "The end user has not approved on their phone yet.")
+		}
+		if approve {
+			return s.finish(ctx, tx, a, v, StateVerified, ReasonTechnicianApproved, now)
+		}
+		return s.finish(ctx, tx, a, v, StateDenied, ReasonTechnicianDenied, now)
+	})
+}
+
+// awaitsTechnician: the technician compares a code now.
+func awaitsTechnician(v *Verification) bool {
+	return (v.State == StatePending && (v.Method == MethodSMS || v.Method == MethodEmail)) ||
+		(v.State == StateApproved && v.Method == MethodPushCode)
+}
+
+// finish records an outcome decided by actor a and audits it.
+func (s *Service) finish(ctx context.Context, tx *db.Tx, a audit.Actor, v *Verification, st State, reason string, now time.Time, cols ...string) error {
+	v.State, v.Reason, v.DecidedAt, v.DecidedBy = st, reason, &now, a.Name
+	if err := s.change(ctx, tx, v, now, append([]string{"state", "reason", "decided_at", "decided_by"}, cols...)...); err != nil {
+		return err
+	}
+	e := audit.Entry{TargetType: "end_user", TargetID: v.EndUserID}
+	if name, err := endUserName(ctx, tx, v); err == nil {
+		e.Target = name
+	} else {
+		return err
+	}
+	switch st {
+	case StateVerified:
+		e.Action, e.Detail = "verification.verified", fmt.Sprintf("receipt %s: User Identity Successfully Verified (%s, %s)", v.Receipt, v.Method.Label(), reasonText(reason))
+	case StateLocked:
+		e.Action, e.Result, e.Detail = "verification.locked", audit.ResultDenied, fmt.Sprintf("receipt %s: locked after %d wrong codes", v.Receipt, v.WrongTries)
+	case StateCancelled:
+		e.Action, e.Detail = "verification.cancelled", fmt.Sprintf("receipt %s: cancelled", v.Receipt)
+	default:
+		e.Action, e.Result, e.Detail = "verification.denied", audit.ResultDenied, fmt.Sprintf("receipt %s: Unable to Verify Identity (%s, %s)", v.Receipt, v.Method.Label(), reasonText(reason))
+	}
+	return audit.Record(ctx, tx, now, a, e)
+}
+
+func endUserName(ctx context.Context, idb bun.IDB, v *Verification) (string, error) {
+	var first, last, username string
+	if err := idb.NewSelect().Table("end_users").Column("first_name", "last_name", "username").Where("id = ?", v.EndUserID).
+		Scan(ctx, &first, &last, &username); err != nil {
+		return "", fmt.Errorf("verify: end user name: %w", err)
+	}
+	if n := strings.TrimSpace(first + " " + last); n != "" {
+		return n, nil
+	}
+	return username, nil
+}
+
+// ReasonText explains an outcome's reason in a few words.
+func ReasonText(reason string) string { return reasonText(reason) }
+
+func reasonText(reason string) string {
+	switch reason {
+	case ReasonTechnicianApproved:
+		return "the technician approved the code read back"
+	case ReasonCodeMatched:
+		return "the code read back matched"
+	case ReasonEndUserApproved:
+		return "the end user approved on their phone"
+	case ReasonTechnicianDenied:
+		return "the technician denied"
+	case ReasonEndUserDenied:
+		return "the end user denied on their phone"
+	case ReasonWrongNumber:
+		return "the end user picked the wrong number"
+	case ReasonTimedOut:
+		return "no answer in time"
+	case ReasonWrongCodes:
+		return "too many wrong codes"
+	case ReasonSuperseded:
+		return "a newer verification replaced it"
+	case ReasonCancelled:
+		return "the technician cancelled"
+	case ReasonNoChannel:
+		return "no device accepted the push, and there is no mobile number for a code"
+	}
+	return reason
+}
+
+// CheckCode compares the code the caller read out, as the technician typed
+// it, with the verification's code: a match verifies the end user
+// (`verification.verified`); a mismatch counts a wrong try
+// (`verification.wrong_code`), and the fifth locks the verification
+// (`verification.locked`).
+// Errors: NotFound, Conflict (finished, timed out, not waiting for a code),
+// Invalid with Fields["code"] (wrong code; tries left in the message),
+// RateLimited (locked: send a new code).
+func (s *Service) CheckCode(ctx context.Context, a audit.Actor, endUserID, id, typed string) (*Verification, error) {
+	typed = strings.Join(strings.Fields(typed), "")
+	var wrong error
+	v, err := s.modify(ctx, a.TenantID, id, func(ctx context.Context, tx *db.Tx, v *Verification, now time.Time) error {
+		if v.EndUserID != endUserID {
+			return apperr.New(apperr.NotFound, "That verification does not exist.")
+		}
+		if v.State == StateLocked {
+			return apperr.New(apperr.RateLimited, "Too many wrong codes: this verification is locked. Send a new code.")
+		}
+		if !v.State.Open() {
+			return errClosed(v)
+		}
+		if !awaitsTechnician(v) {
+			return apperr.New(apperr.Conflict, "The end user has not approved on their phone yet.")
+		}
+		code, err := s.Code(v)
+		if err != nil {
+			return err
+		}
+		if len(typed) == 6 && subtle.ConstantTimeCompare([]byte(code), []byte(typed)) == 1 {
+			return s.finish(ctx, tx, a, v, StateVerified, ReasonCodeMatched, now)
+		}
+		v.WrongTries++
+		if v.WrongTries >= MaxWrongTries {
+			if err := s.finish(ctx, tx, a, v, StateLocked, ReasonWrongCodes, now, "wrong_tries"); err != nil {
+				return err
+			}
+			wrong = apperr.New(apperr.RateLimited, "Too many wrong codes: this verification is locked. Send a new code.")
+			return nil
+		}
+		if err := s.change(ctx, tx, v, now, "wrong_tries"); err != nil {
+			return err
+		}
+		name, err := endUserName(ctx, tx, v)
+		if err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, tx, now, a, audit.Entry{
+			Action: "verification.wrong_code", TargetType: "end_user", TargetID: v.EndUserID, Target: name, Result: audit.ResultFailed,
+			Detail: fmt.Sprintf("receipt %s: wrong code read back (%d of %d)", v.Receipt, v.WrongTries, MaxWrongTries),
+		}); err != nil {
+			return err
+		}
+		left := MaxWrongTries - v.WrongTries
+		f := apperr.Fields{}
+		f.Add("code", fmt.Sprintf("That is not the code that was sent. %d %s left.", left, plural(left, "try", "tries")))
+		wrong = f.Err()
+		return nil
+	})
+	if err != nil {
+		return v, err
+	}
+	return v, wrong
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// Cancel closes an open verification (the technician closed the panel, or
+// started over). Audited as `verification.cancelled`.
+// Errors: NotFound, Conflict (already finished or timed out).
+func (s *Service) Cancel(ctx context.Context, a audit.Actor, endUserID, id string) (*Verification, error) {
+	return s.modify(ctx, a.TenantID, id, func(ctx context.Context, tx *db.Tx, v *Verification, now time.Time) error {
+		if v.EndUserID != endUserID {
+			return apperr.New(apperr.NotFound, "That verification does not exist.")
+		}
+		if !v.State.Open() {
+			return errClosed(v)
+		}
+		return s.finish(ctx, tx, a, v, StateCancelled, ReasonCancelled, now)
+	})
+}
+
+// Settle records the timeout of the tenant's verification id when it is
+// open and past its expiry, and returns it. (The expire_verifications job
+// does the same for every verification within a minute.)
+// Errors: NotFound.
+func (s *Service) Settle(ctx context.Context, tenantID, id string) (*Verification, error) {
+	v, err := s.Get(ctx, tenantID, id)
+	if err != nil || !v.State.Open() || v.StateAt(s.now()) != StateExpired {
+		return v, err
+	}
+	v, err = s.modify(ctx, tenantID, id, func(context.Context, *db.Tx, *Verification, time.Time) error { return nil })
+	if apperr.CodeOf(err) == apperr.Conflict {
+		return s.Get(ctx, tenantID, id)
+	}
+	return v, err
+}
+
+// ExpireDue records the timeout of every open verification past its expiry
+// (at most 500 per call) and returns how many. The expire_verifications job
+// calls it.
+func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	var due []Verification
+	if err := s.d.DB.Bun.NewSelect().Model(&due).Column("id", "tenant_id").
+		Where("state IN (?) AND expires_at <= ?", bun.In([]State{StatePending, StateApproved}), s.now()).
+		OrderExpr("expires_at").Limit(500).Scan(ctx); err != nil {
+		return 0, fmt.Errorf("verify: due: %w", err)
+	}
+	n := 0
+	for _, d := range due {
+		_, err := s.modify(ctx, d.TenantID, d.ID, func(context.Context, *db.Tx, *Verification, time.Time) error { return nil })
+		switch apperr.CodeOf(err) {
+		case apperr.Conflict:
+			n++
+		case "":
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,138 @@
+// Package verify holds the identity verification screens: the technician's
+// panel (a reusable component: the end user's page embeds it, and so can a
+// PSA pod, because every URL comes from its Base and it swaps only its own
+// element), the verification history, the settings section, and the end
+// user's phone-first approval page.
+package verify
+
+import (
+	"strconv"
+
+	"github.com/a-h/templ"
+)
+
+// Panel stages.
+const (
+	StageChoose  = "choose"  // pick a method, send
+	StageCode    = "code"    // SMS or email code sent: read back, Approve or Deny
+	StagePush    = "push"    // push sent: waiting for the phone, countdown
+	StageCompare = "compare" // push + code approved on the phone: compare the code
+	StageOutcome = "outcome" // verified, not verified, timed out, locked…
+)
+
+// Method is one method of the choice.
+type Method struct {
+	Value, Label string
+	Available    bool
+	Reason       string // why not
+	Destination  string // where it goes (masked)
+	Note         string
+}
+
+// PanelProps is the verification panel. Base is where its endpoints live
+// (Base: choose/start, Base+"/"+ID: state, …/events, …/decide, …/check,
+// …/cancel); Target is the id of its element, swapped in place.
+type PanelProps struct {
+	Base, Target, CSRF string
+	EndUserName        string
+	Stage              string
+	Message, Level     string // an alert on top (after a refusal)
+
+	// StageChoose
+	Methods        []Method
+	Default        string
+	Blocked        string
+	CanUnblock     bool
+	NumberMatching bool
+
+	// A verification in progress or finished.
+	ID, Receipt        string
+	Method             string // sms, email, push, push_code
+	MethodLabel        string
+	Destination        string
+	Fallback           string // why push became an SMS code
+	Code               string
+	MatchNumber        int
+	DeadlineMS, NowMS  int64 // countdown: the server's deadline and now (Unix ms)
+	Seconds            int   // the countdown's length
+	Version            int64
+	CodeError          string
+	TriesLeft          int
+	Outcome            string // a verify.State value
+	OutcomeText        string
+	Started, Decided   string
+	RequestedBy        string
+	EndUserRespondedAt string
+}
+
+// URL is Base + path.
+func (p PanelProps) URL(path string) string { return p.Base + path }
+
+// StateURL is the state of the panel's verification.
+func (p PanelProps) StateURL() string { return p.Base + "/" + p.ID }
+
+// EventsURL is the live stream of the panel's verification.
+func (p PanelProps) EventsURL() string {
+	return p.Base + "/" + p.ID + "/events?v=" + strconv.FormatInt(p.Version, 10)
+}
+
+func (p PanelProps) sel() string { return "#" + p.Target }
+
+// HistoryRow is one past verification.
+type HistoryRow struct {
+	ID, When, Technician, Method, Destination, Outcome, OutcomeKey, Decided, Receipt, Note string
+}
+
+// HistoryProps is an end user's verification history.
+type HistoryProps struct {
+	URL  string // where it reloads from
+	Rows []HistoryRow
+}
+
+// SlotProps is the verification card of the end user's page.
+type SlotProps struct {
+	Panel   PanelProps
+	History HistoryProps
+}
+
+// PageProps is the panel on a page of its own (no JavaScript, or a link).
+type PageProps struct {
+	EndUserID, EndUserName, CustomerName string
+	Slot                                 SlotProps
+}
+
+// SettingsProps is the verification section of the Settings page.
+type SettingsProps struct {
+	CSRF           string
+	CodeMinutes    string
+	NumberMatching bool
+	Error          string
+	Saved          string
+}
+
+// ApproveProps is the end user's approval page of a push verification.
+type ApproveProps struct {
+	CSRF, Action   string
+	MSP            string
+	Logo           templ.SafeURL // data: URL, "" when none
+	Technician     string
+	Customer       string
+	EndUserName    string
+	State          string // a verify.State value
+	Reason         string
+	PushCode       bool // push + code
+	Code           string
+	Choices        []string // number matching
+	DeadlineMS     int64
+	NowMS          int64
+	Message, Level string
+}
+
+// NoDeviceProps is the page for a browser without the device credential.
+type NoDeviceProps struct {
+	Retry string // the same page again (a same-site navigation sends the cookie)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func i64(n int64) string { return strconv.FormatInt(n, 10) }
