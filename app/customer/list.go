@@ -176,21 +176,22 @@ func correlatedCounts(p string) string {
 		sub(" AND k.locked", "locked")
 }
 
-// listSQL is the one statement of a page of the list. Measured on 2,000
-// customers with 50 end users each (BenchmarkList; pure-Go SQLite and
-// PostgreSQL 15 on the test cluster, 2 CPUs):
+// listSQL is the one statement of a page of the list. Counts come from
+// end_user_counts (see countsSQL). Measured on 2,000 customers with 50 end
+// users each (BenchmarkList; pure-Go SQLite and PostgreSQL 15 on the test
+// cluster, 2 shared CPUs):
 //
 //   - Sorted by a count, every matching customer needs its counts: the
-//     customers join the per-customer aggregate of the tenant's end users,
-//     and COUNT(*) OVER () gives the total (SQLite ~85 ms, PostgreSQL ~30 ms;
-//     correlated aggregates over every customer were 1.5 to 10 times slower).
+//     customers join the per-customer aggregate of the tenant's count rows,
+//     and COUNT(*) OVER () gives the total (SQLite ~15 ms, PostgreSQL ~7 ms;
+//     correlated sums over every customer were 1.6 to 4 times slower).
 //   - Otherwise the page of customers comes first (in index order with its
-//     LIMIT) and only its customers are counted, with correlated aggregates
-//     that use the end_users (customer_id, …) index (SQLite ~4 ms,
-//     PostgreSQL ~2.6 ms). The total is a scalar subquery: COUNT(*) OVER ()
-//     there makes SQLite read and sort every matching customer before the
-//     LIMIT (~7 ms), and an IN (page) aggregate, slightly faster on SQLite,
-//     makes PostgreSQL scan all the end users (~17 ms).
+//     LIMIT) and only its customers are counted, with correlated sums over
+//     a range of end_user_counts' key (SQLite ~2.1 ms, PostgreSQL ~1.2 ms).
+//     The total is a scalar subquery: COUNT(*) OVER () there makes SQLite
+//     read and sort every matching customer before the LIMIT (~5.5 ms), and
+//     an IN (page) aggregate, faster on SQLite (~1.3 ms), is slower on
+//     PostgreSQL (~2.4 ms).
 func listSQL(f ListFilter, tenantID string) (string, []any) {
 	where, wargs := f.where(tenantID)
 	limit := []any{f.PerPage, (f.Page - 1) * f.PerPage}
