@@ -13,7 +13,7 @@ import (
 
 // DefaultPollInterval is how often the Hub asks the database about the
 // verifications someone watches, for changes made by another process.
-const DefaultPollInterval = 250 * time.Millisecond
+const DefaultPollInterval = 100 * time.Millisecond
 
 // Hub tells watchers (the technicians' live panels) that a verification
 // changed: at once for changes this process commits (Publish, called after

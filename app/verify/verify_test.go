@@ -84,7 +84,7 @@ const (
 
 // seed stores a tenant "name" with a customer and an end user Ann (email,
 // mobile, self-serve on) and returns their ids.
-func seed(t *testing.T, d *db.DB, now time.Time, name string) (tenantID, userID string) {
+func seed(t testing.TB, d *db.DB, now time.Time, name string) (tenantID, userID string) {
 	t.Helper()
 	ctx := context.Background()
 	tn := tenant.New(now)
@@ -101,7 +101,7 @@ func seed(t *testing.T, d *db.DB, now time.Time, name string) (tenantID, userID 
 	return tn.ID, userID
 }
 
-func setup(t *testing.T, d *db.DB) *fixture {
+func setup(t testing.TB, d *db.DB) *fixture {
 	t.Helper()
 	key, err := secret.GenerateKey()
 	require.NoError(t, err)
@@ -121,7 +121,7 @@ func setup(t *testing.T, d *db.DB) *fixture {
 }
 
 // enrol makes a device for Ann, with a pushtest subscription when push.
-func (f *fixture) enrol(t *testing.T, push bool) (*device.Device, pushtest.Subscription) {
+func (f *fixture) enrol(t testing.TB, push bool) (*device.Device, pushtest.Subscription) {
 	t.Helper()
 	var (
 		sub *webpush.SubscriptionInput

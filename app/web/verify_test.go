@@ -49,7 +49,7 @@ func vfEach(t *testing.T, fn func(t *testing.T, s *vfSite)) {
 	}
 }
 
-func vfNew(t *testing.T, dia db.Dialect, configure func(*config.Config)) *vfSite {
+func vfNew(t testing.TB, dia db.Dialect, configure func(*config.Config)) *vfSite {
 	t.Helper()
 	env := apptest.New(t, dia, apptest.Options{Configure: func(c *config.Config) {
 		c.PushAnyEndpoint = true
@@ -66,7 +66,7 @@ func vfNew(t *testing.T, dia db.Dialect, configure func(*config.Config)) *vfSite
 	return s
 }
 
-func vfEndUser(t *testing.T, env *apptest.Env, tenantID, username string) *enduser.EndUser {
+func vfEndUser(t testing.TB, env *apptest.Env, tenantID, username string) *enduser.EndUser {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -84,7 +84,7 @@ func vfEndUser(t *testing.T, env *apptest.Env, tenantID, username string) *endus
 // enrol gives the end user a device (with a push subscription of the local
 // push service when push) and returns a client that holds its cookie, as
 // the enrolled phone's browser would.
-func (s *vfSite) enrol(t *testing.T, u *enduser.EndUser, push bool) (*apptest.Client, pushtest.Subscription) {
+func (s *vfSite) enrol(t testing.TB, u *enduser.EndUser, push bool) (*apptest.Client, pushtest.Subscription) {
 	t.Helper()
 	ctx := context.Background()
 	var (
@@ -122,7 +122,7 @@ func vfCode(t *testing.T, body string) string {
 
 var vfIDRe = regexp.MustCompile(`/verify/([0-9A-Za-z]{26})/decide|/verify/([0-9A-Za-z]{26})/events|/verify/([0-9A-Za-z]{26})/cancel`)
 
-func vfID(t *testing.T, body string) string {
+func vfID(t testing.TB, body string) string {
 	t.Helper()
 	m := vfIDRe.FindStringSubmatch(body)
 	require.NotNil(t, m, "no verification id in:\n%s", body)

@@ -16,7 +16,7 @@
  *                                    reloads the page with data-countdown-reload.
  *   [data-verify-done]               a panel that reached an outcome: fires
  *                                    `verify-changed` on <body> (the history
- *                                    reloads itself).
+ *                                    reloads itself); so does every live update.
  *
  * The live update itself is htmx's SSE extension (sse-connect on the panel).
  */
@@ -90,6 +90,11 @@
   }
 
   document.addEventListener('htmx:load', function (e) { scan(e.target); });
+  // A live update (the phone answered, the push fell back to SMS): the
+  // history shows the change too.
+  document.addEventListener('htmx:sseMessage', function () {
+    document.body.dispatchEvent(new CustomEvent('verify-changed', { bubbles: true }));
+  });
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', function () { scan(document.body); });
   } else {

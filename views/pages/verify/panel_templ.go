@@ -1320,7 +1320,7 @@ func compareStage(p PanelProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 108, "<ol class=\"steps verify-steps\"><li class=\"done\">Push sent</li><li class=\"done\" data-testid=\"verify-phone-approved\"><span class=\"verify-check-mark\" aria-hidden=\"true\">✓</span> Waiting for approval: approved on the phone</li><li class=\"current\">Compare the code</li></ol><p>Ask ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 108, "<ol class=\"steps verify-steps\"><li class=\"done\">Push sent</li><li class=\"done\" data-testid=\"verify-phone-approved\">Waiting for approval <span class=\"small muted\">approved on the phone</span></li><li class=\"current\">Compare the code</li></ol><p>Ask ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
