@@ -44,6 +44,7 @@ var Nav = []NavItem{
 	{Href: "/", Label: "Dashboard"},
 	{Href: "/customers", Label: "Customers"},
 	{Href: "/end-users", Label: "End users"},
+	{Href: "/notifications", Label: "Notifications"},
 	{Href: "/logins", Label: "Logins", AdminOnly: true},
 	{Href: "/events", Label: "Events", AdminOnly: true},
 	{Href: "/settings", Label: "Settings", AdminOnly: true},

@@ -178,7 +178,7 @@ func TestSweepPlansEachDayOnce(t *testing.T) {
 		in4 := f.user(t, user{username: "dan", expires: ptr(at("Europe/London", "2026-03-09 12:00"))})
 		late := f.user(t, user{username: "eve", expires: ptr(at("Europe/London", "2026-03-13 00:00"))}) // 11 days: not yet
 		gone := f.user(t, user{username: "fay", expires: ptr(at("Europe/London", "2026-03-01 12:00"))}) // expired yesterday
-		none := f.user(t, user{username: "gus"})                                                           // expiry unknown
+		none := f.user(t, user{username: "gus"})                                                        // expiry unknown
 		off := f.user(t, user{username: "hal", off: true, expires: ptr(exp)})
 		priv := f.user(t, user{username: "ida", privileged: true, expires: ptr(exp)})
 		dis := f.user(t, user{username: "jon", disabled: true, expires: ptr(exp)})

@@ -475,6 +475,9 @@ func (h *directoryHandler) showEndUser(c echo.Context) error {
 	if p.Verification, err = (&verifyHandler{h.s}).slot(c, p.ID); err != nil { // verify.go
 		return err
 	}
+	if p.Notices, err = h.s.noticeHistory(c, p.ID); err != nil { // notices.go
+		return err
+	}
 	return h.s.render(c, http.StatusOK, p.Name, dirv.EndUser(p))
 }
 

@@ -211,4 +211,10 @@ func (s *Server) routes() {
 	admin.POST("/settings/sms/test", sh.testSMS)
 	admin.POST("/settings/sms/remove", sh.removeSMS)
 	// END settings routes
+	// BEGIN notification routes (notices.go)
+	nh := &noticesHandler{s}
+	customerAdmin.GET("/notifications", nh.showPreview)
+	customerAdmin.GET("/notifications/customers/:id", nh.showCustomer)
+	admin.POST("/settings/notifications", nh.saveSettings)
+	// END notification routes
 }

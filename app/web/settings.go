@@ -129,7 +129,8 @@ func settingsInputOf(c echo.Context) (tenant.SettingsInput, error) {
 
 func (h *settingsHandler) props(c echo.Context, form settingsv.FormProps) settingsv.PageProps {
 	return settingsv.PageProps{CSRF: h.s.csrfToken(c), Form: form, EnforceMFA: currentTenant(c).EnforceMFA,
-		Verification: (&verifyHandler{h.s}).settingsSection(c)} // verify.go
+		Verification: (&verifyHandler{h.s}).settingsSection(c), // verify.go
+		Notices:      h.s.noticeSettingsCard(c)}                // notices.go
 }
 
 func (h *settingsHandler) showSettings(c echo.Context) error {

@@ -2058,6 +2058,12 @@ func EndUser(p EndUserProps) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
+		if p.Notices != nil {
+			templ_7745c5c3_Err = p.Notices.Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		}
 		return nil
 	})
 }

@@ -101,6 +101,9 @@ type EndUserProps struct {
 	// Verification is the identity verification card (views/pages/verify),
 	// filled by the verification handlers; nil shows nothing.
 	Verification templ.Component
+	// Notices is the end user's notices (views/pages/notices), filled by
+	// app/web/notices.go; nil shows nothing.
+	Notices templ.Component
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

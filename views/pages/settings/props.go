@@ -47,4 +47,7 @@ type PageProps struct {
 	// Verification is the identity verification section (views/pages/verify),
 	// filled by the verification handlers; nil shows nothing.
 	Verification templ.Component
+	// Notices is the password-expiry notifications card (views/pages/notices),
+	// filled by app/web/notices.go; nil shows nothing.
+	Notices templ.Component
 }
