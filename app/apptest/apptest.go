@@ -100,6 +100,20 @@ func (e *Env) Restart() {
 	e.T.Cleanup(func() { _ = a.Close(context.Background()) })
 }
 
+// Another starts a second application process on the same database, keys
+// and clock, listening on its own port (several server processes sharing
+// one PostgreSQL database). It is closed when the test ends.
+func (e *Env) Another() *Env {
+	e.T.Helper()
+	cfg := e.cfg
+	cfg.Addr = "127.0.0.1:0"
+	a, err := app.New(context.Background(), cfg, e.log, app.Options{Now: e.Clock.Now})
+	require.NoError(e.T, err)
+	require.NoError(e.T, a.Start(context.Background()))
+	e.T.Cleanup(func() { _ = a.Close(context.Background()) })
+	return &Env{T: e.T, App: a, URL: "http://" + a.Addr(), Clock: e.Clock, Log: e.Log, cfg: cfg, log: e.log}
+}
+
 // Options change how the application is configured.
 type Options struct {
 	// Configure edits the configuration before the app starts.
