@@ -121,56 +121,65 @@ func (s *Service) loadTarget(ctx context.Context, idb bun.IDB, tenantID, endUser
 		return nil, err
 	}
 	t := &target{EndUser: u}
-	var archived *time.Time
-	err = idb.NewSelect().Table("customers").Column("name", "archived_at").Where("tenant_id = ? AND id = ?", tenantID, u.CustomerID).
-		Scan(ctx, &t.CustomerName, &archived)
+	// Two statements for the rest (the panel is on the end user's page):
+	// the customer, tenant and settings; then the counters.
+	var (
+		archived *time.Time
+		ttl      sql.NullInt64
+		matching sql.NullBool
+	)
+	err = idb.NewRaw(`SELECT c.name, c.archived_at, t.name, t.self_serve_enabled, vs.code_ttl_seconds, vs.number_matching
+		FROM customers AS c JOIN tenants AS t ON t.id = c.tenant_id LEFT JOIN verify_settings AS vs ON vs.tenant_id = t.id
+		WHERE c.tenant_id = ? AND c.id = ?`, tenantID, u.CustomerID).
+		Scan(ctx, &t.CustomerName, &archived, &t.TenantName, &t.TenantSwitch, &ttl, &matching)
 	if errors.Is(err, sql.ErrNoRows) || archived != nil {
 		return nil, apperr.New(apperr.NotFound, "That end user does not exist.")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("verify: customer: %w", err)
+		return nil, fmt.Errorf("verify: customer and tenant: %w", err)
 	}
-	if err := idb.NewSelect().Table("tenants").Column("name", "self_serve_enabled").Where("id = ?", tenantID).
-		Scan(ctx, &t.TenantName, &t.TenantSwitch); err != nil {
-		return nil, fmt.Errorf("verify: tenant: %w", err)
+	t.Settings = DefaultSettings
+	if ttl.Valid {
+		t.Settings = Settings{CodeTTL: time.Duration(ttl.Int64) * time.Second, NumberMatching: matching.Bool}
 	}
-	if t.Settings, err = loadSettings(ctx, idb, tenantID); err != nil {
-		return nil, err
-	}
-	if t.Devices, err = device.CountActive(ctx, idb, tenantID, endUserID); err != nil {
-		return nil, err
+	// The counters read the tables of app/device (devices), app/webpush
+	// (push_subscriptions) and app/sms (sms_opt_outs) as device.CountActive
+	// and sms.OptedOut do, in one round trip.
+	var (
+		label   sql.NullString
+		blocked int
+		optOut  int
+	)
+	active := "d.tenant_id = ? AND d.end_user_id = ? AND d.revoked_at IS NULL"
+	err = idb.NewRaw(`SELECT
+		(SELECT COUNT(*) FROM devices AS d WHERE `+active+`),
+		(SELECT COUNT(*) FROM devices AS d JOIN push_subscriptions AS ps ON ps.id = d.subscription_id AND ps.tenant_id = d.tenant_id
+			WHERE `+active+` AND ps.revoked_at IS NULL),
+		(SELECT MIN(d.label) FROM devices AS d WHERE `+active+`),
+		(SELECT COUNT(*) FROM verifications WHERE tenant_id = ? AND end_user_id = ? AND created_at > ?),
+		(SELECT COUNT(*) FROM verifications WHERE tenant_id = ? AND end_user_id = ? AND created_at > ? AND method IN (?) AND responded_at IS NULL),
+		(SELECT COUNT(*) FROM verify_blocks WHERE tenant_id = ? AND end_user_id = ? AND blocked_until > ?),
+		(SELECT COUNT(*) FROM sms_opt_outs WHERE tenant_id = ? AND phone = ?)`,
+		tenantID, endUserID, tenantID, endUserID, tenantID, endUserID,
+		tenantID, endUserID, now.Add(-time.Hour),
+		tenantID, endUserID, now.Add(-PendingPushWindow), bun.In([]Method{MethodPush, MethodPushCode}),
+		tenantID, endUserID, now,
+		tenantID, u.Mobile).
+		Scan(ctx, &t.Devices.Active, &t.Devices.Push, &label, &t.SendsLastHour, &t.PendingPushes, &blocked, &optOut)
+	if err != nil {
+		return nil, fmt.Errorf("verify: counters: %w", err)
 	}
 	if t.Devices.Active == 1 {
-		if err := idb.NewSelect().Model((*device.Device)(nil)).Column("label").
-			Where("tenant_id = ? AND end_user_id = ? AND revoked_at IS NULL", tenantID, endUserID).Limit(1).Scan(ctx, &t.DeviceLabel); err != nil {
-			return nil, fmt.Errorf("verify: device label: %w", err)
+		t.DeviceLabel = label.String
+	}
+	t.OptedOut = u.Mobile != "" && optOut > 0
+	if blocked > 0 { // rare: read when
+		var until time.Time
+		if err := idb.NewSelect().Table("verify_blocks").Column("blocked_until").
+			Where("tenant_id = ? AND end_user_id = ?", tenantID, endUserID).Scan(ctx, &until); err != nil {
+			return nil, fmt.Errorf("verify: block: %w", err)
 		}
-	}
-	if u.Mobile != "" {
-		if t.OptedOut, err = sms.OptedOut(ctx, idb, tenantID, u.Mobile); err != nil {
-			return nil, err
-		}
-	}
-	var c struct {
-		Sends   int `bun:"sends"`
-		Pending int `bun:"pending"`
-	}
-	if err := idb.NewSelect().Model((*Verification)(nil)).
-		ColumnExpr("COUNT(*) AS sends").
-		ColumnExpr("COALESCE(SUM(CASE WHEN method IN (?) AND created_at > ? AND responded_at IS NULL THEN 1 ELSE 0 END), 0) AS pending",
-			bun.In([]Method{MethodPush, MethodPushCode}), now.Add(-PendingPushWindow)).
-		Where("tenant_id = ? AND end_user_id = ? AND created_at > ?", tenantID, endUserID, now.Add(-time.Hour)).
-		Scan(ctx, &c); err != nil {
-		return nil, fmt.Errorf("verify: recent sends: %w", err)
-	}
-	t.SendsLastHour, t.PendingPushes = c.Sends, c.Pending
-	var until []time.Time
-	if err := idb.NewSelect().Table("verify_blocks").Column("blocked_until").
-		Where("tenant_id = ? AND end_user_id = ? AND blocked_until > ?", tenantID, endUserID, now).Scan(ctx, &until); err != nil {
-		return nil, fmt.Errorf("verify: block: %w", err)
-	}
-	if len(until) > 0 {
-		t.BlockedUntil = &until[0]
+		t.BlockedUntil = &until
 	}
 	switch {
 	case !t.TenantSwitch:

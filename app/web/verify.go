@@ -32,6 +32,20 @@ import (
 // its base (verifyBase) so that a PSA pod can mount the same panel.
 type verifyHandler struct{ s *Server }
 
+// ctxVerifyBase holds a func(endUserID string) string: where the panel's
+// endpoints are. A PSA pod's route group sets it and mounts the same
+// handlers under its own base, with the end user's id as the :id parameter;
+// without it the base is verifyBase.
+const ctxVerifyBase = "latchkey.verifybase"
+
+// baseOf is the panel's base URL for the end user in this request.
+func (h *verifyHandler) baseOf(c echo.Context, endUserID string) string {
+	if f, ok := c.Get(ctxVerifyBase).(func(string) string); ok {
+		return f(endUserID)
+	}
+	return verifyBase(endUserID)
+}
+
 // verifyTarget is the id of the panel's element.
 const verifyTarget = "verify-panel"
 
@@ -45,7 +59,7 @@ func verifyBase(endUserID string) string { return "/end-users/" + endUserID + "/
 
 // verifyPanelProps fills the panel for verification v (nil: the choice).
 func (h *verifyHandler) panelProps(c echo.Context, av *verify.Availability, name, endUserID string, v *verify.Verification) (verifyv.PanelProps, error) {
-	p := verifyv.PanelProps{Base: verifyBase(endUserID), Target: verifyTarget, CSRF: h.s.csrfToken(c), EndUserName: name}
+	p := verifyv.PanelProps{Base: h.baseOf(c, endUserID), Target: verifyTarget, CSRF: h.s.csrfToken(c), EndUserName: name}
 	if v == nil {
 		p.Stage = verifyv.StageChoose
 		for _, o := range av.Options {
@@ -138,7 +152,7 @@ func (h *verifyHandler) historyProps(c echo.Context, endUserID string) (verifyv.
 		return verifyv.HistoryProps{}, err
 	}
 	now := h.s.Now()
-	p := verifyv.HistoryProps{URL: verifyBase(endUserID) + "/history"}
+	p := verifyv.HistoryProps{URL: h.baseOf(c, endUserID) + "/history"}
 	for i := range vs {
 		v := &vs[i]
 		st := v.StateAt(now)
@@ -261,10 +275,10 @@ func (h *verifyHandler) start(c echo.Context) error {
 		if apperr.CodeOf(err) == apperr.NotFound {
 			return err
 		}
-		return h.refuse(c, err, verifyBase(id))
+		return h.refuse(c, err, h.baseOf(c, id))
 	}
 	if !isHTMX(c) {
-		return redirect(c, verifyBase(id)+"/"+v.ID)
+		return redirect(c, h.baseOf(c, id)+"/"+v.ID)
 	}
 	u, err := enduser.Get(ctx, h.s.DB.Bun, actor(c).TenantID, id)
 	if err != nil {
@@ -328,7 +342,7 @@ func (h *verifyHandler) afterAction(c echo.Context, v *verify.Verification, name
 	if isHTMX(c) || codeErr != "" {
 		return h.answerPanel(c, status, p, v.EndUserID)
 	}
-	return redirect(c, verifyBase(v.EndUserID)+"/"+v.ID)
+	return redirect(c, h.baseOf(c, v.EndUserID)+"/"+v.ID)
 }
 
 // decide is the technician's Approve or Deny.
@@ -337,7 +351,7 @@ func (h *verifyHandler) decide(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	back := verifyBase(v.EndUserID) + "/" + v.ID
+	back := h.baseOf(c, v.EndUserID) + "/" + v.ID
 	d := c.FormValue("decision")
 	if d != "approve" && d != "deny" {
 		return h.refuse(c, apperr.New(apperr.Invalid, "Choose Approve or Deny."), back)
@@ -355,7 +369,7 @@ func (h *verifyHandler) checkCode(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	back := verifyBase(v.EndUserID) + "/" + v.ID
+	back := h.baseOf(c, v.EndUserID) + "/" + v.ID
 	nv, err := h.s.Verify.CheckCode(c.Request().Context(), actor(c), v.EndUserID, v.ID, c.FormValue("code"))
 	if apperr.CodeOf(err) == apperr.Invalid && nv != nil {
 		return h.afterAction(c, nv, name, http.StatusUnprocessableEntity, apperr.FieldsOf(err)["code"])
@@ -374,7 +388,7 @@ func (h *verifyHandler) cancel(c echo.Context) error {
 	}
 	v, err = h.s.Verify.Cancel(c.Request().Context(), actor(c), v.EndUserID, v.ID)
 	if err != nil {
-		return h.refuse(c, err, verifyBase(c.Param("id"))+"/"+c.Param("vid"))
+		return h.refuse(c, err, h.baseOf(c, c.Param("id"))+"/"+c.Param("vid"))
 	}
 	return h.afterAction(c, v, name, http.StatusOK, "")
 }
@@ -387,7 +401,7 @@ func (h *verifyHandler) unblock(c echo.Context) error {
 	}
 	if !isHTMX(c) {
 		h.s.flash(c, "ok", "Codes and pushes may be sent again.")
-		return redirect(c, verifyBase(id))
+		return redirect(c, h.baseOf(c, id))
 	}
 	setToast(c, "ok", "Codes and pushes may be sent again.")
 	return h.showPanel(c)

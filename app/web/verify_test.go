@@ -490,3 +490,34 @@ func TestServiceWorkerAtRoot(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Contains(t, res.Body, "serviceWorker.register('/sw.js'")
 }
+
+func TestVerifyDeviceSavesPushSubscription(t *testing.T) {
+	t.Parallel()
+	vfEach(t, func(t *testing.T, s *vfSite) {
+		phone, _ := s.enrol(t, s.user, false)
+		page := s.tc.Get("/end-users/" + s.user.ID)
+		bodyHas(t, page.Body, vfTid("verify-note-push"), "notifications are off on the device")
+
+		// What push.js does: read the key, subscribe, post the subscription with the CSRF token.
+		res := phone.Get("/self-serve/push/key")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		ps := s.push.Subscribe(t, res.Body)
+		body := `{"endpoint":"` + ps.Endpoint + `","expirationTime":null,"keys":{"p256dh":"` + ps.P256dh + `","auth":"` + ps.Auth + `"}}`
+		res = phone.PostRaw("/self-serve/push/subscription", "application/json", strings.NewReader(body), "X-CSRF-Token", phone.CSRF())
+		require.Equal(t, http.StatusNoContent, res.StatusCode, res.Body)
+		page = s.tc.Get("/end-users/" + s.user.ID)
+		bodyLacks(t, page.Body, vfTid("verify-note-push"))
+
+		// Without the device cookie, or without the CSRF token, nothing is saved.
+		stranger := s.env.Client()
+		res = stranger.PostRaw("/self-serve/push/subscription", "application/json", strings.NewReader(body), "X-CSRF-Token", stranger.CSRF())
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+		res = phone.PostRaw("/self-serve/push/subscription", "application/json", strings.NewReader(body))
+		require.Equal(t, http.StatusForbidden, res.StatusCode)
+
+		// The push now reaches the phone.
+		_, id := s.start(t, "push")
+		apptest.WaitFor(t, 20*time.Second, func() bool { return len(s.push.Messages()) == 1 }, "the push")
+		require.Contains(t, string(s.push.Messages()[0].Payload), id)
+	})
+}
