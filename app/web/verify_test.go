@@ -521,3 +521,17 @@ func TestVerifyDeviceSavesPushSubscription(t *testing.T) {
 		require.Contains(t, string(s.push.Messages()[0].Payload), id)
 	})
 }
+
+func TestVerifyStreamsEndAtShutdown(t *testing.T) {
+	t.Parallel()
+	s := vfNew(t, db.SQLite, nil)
+	s.enrol(t, s.user, true)
+	_, id := s.start(t, "push")
+	r, closeStream := s.stream(t, id, 1)
+	defer closeStream()
+	t0 := time.Now()
+	require.NoError(t, s.env.App.Close(context.Background()))
+	require.Less(t, time.Since(t0), 3*time.Second, "an open live panel does not hold up the shutdown")
+	_, err := r.ReadString('\n')
+	require.Error(t, err, "the stream ended")
+}

@@ -79,22 +79,29 @@
     }
   }
 
+  // Tell the history to reload, once for a burst (a live update also loads
+  // a finished panel).
+  var changedTimer = null;
+  function changed() {
+    if (changedTimer) return;
+    changedTimer = setTimeout(function () {
+      changedTimer = null;
+      document.body.dispatchEvent(new CustomEvent('verify-changed', { bubbles: true }));
+    }, 50);
+  }
+
   function scan(root) {
     if (!root || !root.querySelectorAll) return;
     if (root.matches && root.matches('[data-countdown-deadline]')) start(root);
     root.querySelectorAll('[data-countdown-deadline]').forEach(start);
     var done = (root.matches && root.matches('[data-verify-done]')) ? root : root.querySelector('[data-verify-done]');
-    if (done && root !== document.body && root !== document) {
-      document.body.dispatchEvent(new CustomEvent('verify-changed', { bubbles: true }));
-    }
+    if (done && root !== document.body && root !== document) changed();
   }
 
   document.addEventListener('htmx:load', function (e) { scan(e.target); });
   // A live update (the phone answered, the push fell back to SMS): the
   // history shows the change too.
-  document.addEventListener('htmx:sseMessage', function () {
-    document.body.dispatchEvent(new CustomEvent('verify-changed', { bubbles: true }));
-  });
+  document.addEventListener('htmx:sseMessage', changed);
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', function () { scan(document.body); });
   } else {
