@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	// Identity verification and end users' devices (app/verify, app/device).
 	devices := device.NewService(device.Deps{DB: d, Push: pushSvc, Now: now})
 	verifySvc := verify.NewService(verify.Deps{DB: d, Keys: keys, Jobs: jobRef, SMS: smsSvc.Queue(), Push: pushSvc.Queue(),
-		Mail: notify.NewQueue(jobRef, now), Now: now, Log: log, PushTimeout: cfg.VerifyPushTimeout})
+		Mail: notify.NewQueue(jobRef, now), Now: now, Log: log, PushTimeout: cfg.VerifyPushTimeout, Link: cfg.Link})
 	jobDeps.Verify = verifySvc
 	if cfg.Workers {
 		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}

@@ -21,6 +21,7 @@ import (
 	"github.com/latchkey/latchkey/app/credential"
 	"github.com/latchkey/latchkey/app/device"
 	"github.com/latchkey/latchkey/app/enduser"
+	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/sms"
@@ -45,6 +46,8 @@ type Deps struct {
 	// PollInterval is how often live panels look for changes made by
 	// another process (DefaultPollInterval when 0).
 	PollInterval time.Duration
+	// Link makes an absolute URL under LATCHKEY_BASE_URL (the admins' alert).
+	Link func(path string) string
 }
 
 // Service is the identity verification domain service.
@@ -440,16 +443,68 @@ func (s *Service) Start(ctx context.Context, a audit.Actor, endUserID string, me
 
 // block stops sending to the end user until until (audited).
 func (s *Service) block(ctx context.Context, tx *db.Tx, a audit.Actor, t *target, until, now time.Time) error {
+	return s.blockFor(ctx, tx, a, t.EndUser.ID, t.EndUser.Name(), "sends_per_hour", until, now,
+		fmt.Sprintf("%d codes or pushes in an hour: sending blocked until %s UTC", t.SendsLastHour, until.Format("2006-01-02 15:04")))
+}
+
+func (s *Service) blockFor(ctx context.Context, tx *db.Tx, a audit.Actor, endUserID, name, reason string, until, now time.Time, detail string) error {
 	if _, err := tx.NewInsert().Table("verify_blocks").Model(&map[string]any{
-		"tenant_id": a.TenantID, "end_user_id": t.EndUser.ID, "blocked_until": until, "reason": "sends_per_hour", "created_at": now,
+		"tenant_id": a.TenantID, "end_user_id": endUserID, "blocked_until": until, "reason": reason, "created_at": now,
 	}).On("CONFLICT (tenant_id, end_user_id) DO UPDATE").Set("blocked_until = EXCLUDED.blocked_until").
 		Set("reason = EXCLUDED.reason").Set("created_at = EXCLUDED.created_at").Exec(ctx); err != nil {
 		return fmt.Errorf("verify: block: %w", err)
 	}
 	return audit.Record(ctx, tx, now, a, audit.Entry{
-		Action: "verification.blocked", TargetType: "end_user", TargetID: t.EndUser.ID, Target: t.EndUser.Name(), Result: audit.ResultDenied,
-		Detail: fmt.Sprintf("%d codes or pushes in an hour: sending blocked until %s UTC", t.SendsLastHour, until.Format("2006-01-02 15:04")),
+		Action: "verification.blocked", TargetType: "end_user", TargetID: endUserID, Target: name, Result: audit.ResultDenied, Detail: detail,
 	})
+}
+
+// countFailure notes a failure of v (a wrong code, a denial): the
+// FailuresPerDay-th failure of the end user in 24 hours blocks codes and
+// pushes to them for 24 hours and emails the MSP's Primary and Super logins.
+func (s *Service) countFailure(ctx context.Context, tx *db.Tx, v *Verification, now time.Time) error {
+	var n int
+	if err := tx.NewSelect().Model((*Verification)(nil)).
+		ColumnExpr("COALESCE(SUM(wrong_tries), 0) + COALESCE(SUM(CASE WHEN state = ? THEN 1 ELSE 0 END), 0)", StateDenied).
+		Where("tenant_id = ? AND end_user_id = ? AND updated_at > ?", v.TenantID, v.EndUserID, now.Add(-24*time.Hour)).
+		Scan(ctx, &n); err != nil {
+		return fmt.Errorf("verify: failures: %w", err)
+	}
+	if n != FailuresPerDay {
+		return nil // below, or the block and the alert are out already
+	}
+	name, err := endUserName(ctx, tx, v)
+	if err != nil {
+		return err
+	}
+	until := now.Add(BlockFor)
+	if err := s.blockFor(ctx, tx, audit.System(v.TenantID), v.EndUserID, name, "failures", until, now,
+		fmt.Sprintf("%d failed verifications (wrong codes, denials) in 24 hours: sending blocked until %s UTC", n, until.Format("2006-01-02 15:04"))); err != nil {
+		return err
+	}
+	admins, err := login.Admins(ctx, tx, v.TenantID)
+	if err != nil {
+		return err
+	}
+	link := ""
+	if s.d.Link != nil {
+		link = s.d.Link("/end-users/" + v.EndUserID)
+	}
+	for _, ad := range admins {
+		if _, err := s.d.Mail.Email(ctx, tx, v.TenantID, ad.Email, "verification_alert", notify.Email{
+			Subject:  "Repeated failed identity verifications for " + name,
+			Greeting: "Hi " + ad.FirstName + ",",
+			Lines: []string{
+				fmt.Sprintf("%s failed identity verification %d times in the last 24 hours (wrong codes, or requests denied on their phone; the last one by %s, receipt %s).", name, n, v.RequestedBy, v.Receipt),
+				"Someone may be impersonating them. Codes and pushes to them are blocked until " + until.Format("Jan 2 15:04") + " UTC; a Primary or Super login can lift the block on the end user's page.",
+			},
+			ActionText: "Open the end user", ActionURL: link,
+			After: []string{"You get this email because you are a Primary or Super login."},
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // supersede cancels the end user's open verifications (a new code makes the
@@ -808,7 +863,13 @@ func (s *Service) finish(ctx context.Context, tx *db.Tx, a audit.Actor, v *Verif
 	default:
 		e.Action, e.Result, e.Detail = "verification.denied", audit.ResultDenied, fmt.Sprintf("receipt %s: Unable to Verify Identity (%s, %s)", v.Receipt, v.Method.Label(), reasonText(reason))
 	}
-	return audit.Record(ctx, tx, now, a, e)
+	if err := audit.Record(ctx, tx, now, a, e); err != nil {
+		return err
+	}
+	if st == StateDenied || st == StateLocked {
+		return s.countFailure(ctx, tx, v, now)
+	}
+	return nil
 }
 
 func endUserName(ctx context.Context, idb bun.IDB, v *Verification) (string, error) {
@@ -904,6 +965,9 @@ func (s *Service) CheckCode(ctx context.Context, a audit.Actor, endUserID, id, t
 			Action: "verification.wrong_code", TargetType: "end_user", TargetID: v.EndUserID, Target: name, Result: audit.ResultFailed,
 			Detail: fmt.Sprintf("receipt %s: wrong code read back (%d of %d)", v.Receipt, v.WrongTries, MaxWrongTries),
 		}); err != nil {
+			return err
+		}
+		if err := s.countFailure(ctx, tx, v, now); err != nil {
 			return err
 		}
 		left := MaxWrongTries - v.WrongTries

@@ -200,6 +200,7 @@ const MaxWrongTries = 5
 // Limits on sending.
 const (
 	SendsPerHour       = 5                // codes or pushes per end user per hour
+	FailuresPerDay     = 10               // wrong codes and denials per end user in 24 h, then blocked (and the MSP alerted)
 	BlockFor           = 24 * time.Hour   // then sending is blocked this long
 	PendingPushes      = 3                // unanswered pushes per end user…
 	PendingPushWindow  = 10 * time.Minute // …in this window

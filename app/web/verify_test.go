@@ -535,3 +535,45 @@ func TestVerifyStreamsEndAtShutdown(t *testing.T) {
 	_, err := r.ReadString('\n')
 	require.Error(t, err, "the stream ended")
 }
+
+func TestVerifyRepeatedFailuresBlockAndAlert(t *testing.T) {
+	t.Parallel()
+	vfEach(t, func(t *testing.T, s *vfSite) {
+		// Two verifications locked by five wrong codes each: ten failures in 24 hours.
+		for range 2 {
+			res, id := s.start(t, "sms")
+			wrong := "000000"
+			if vfCode(t, res.Body) == wrong {
+				wrong = "111111"
+			}
+			for range 5 {
+				s.tc.PostForm("/end-users/"+s.user.ID+"/verify/"+id+"/check", url.Values{"code": {wrong}}, htmx("#verify-panel")...)
+			}
+		}
+		res := s.tc.PostForm("/end-users/"+s.user.ID+"/verify", url.Values{"method": {"email"}}, htmx("#verify-panel")...)
+		require.Equal(t, http.StatusTooManyRequests, res.StatusCode, res.Body)
+		panel := s.tc.Get("/end-users/"+s.user.ID+"/verify", htmx("#verify-panel")...)
+		bodyHas(t, panel.Body, vfTid("verify-blocked"))
+		bodyLacks(t, panel.Body, vfTid("verify-unblock"), "technicians cannot lift it")
+		alerts := 0
+		for _, m := range vfMessages(t, s.env, s.f.Tenant.ID, "email") {
+			if m.Kind == "verification_alert" {
+				alerts++
+				require.Equal(t, s.f.Primary.Email, m.To)
+				require.Contains(t, m.Subject, "Dana Scully")
+			}
+		}
+		require.Equal(t, 1, alerts, "the Primary is alerted once")
+
+		// The Primary lifts the block.
+		ac := s.env.Client()
+		ac.SignIn(s.f.Primary.Email)
+		panel = ac.Get("/end-users/"+s.user.ID+"/verify", htmx("#verify-panel")...)
+		bodyHas(t, panel.Body, vfTid("verify-unblock"))
+		res = ac.PostForm("/end-users/"+s.user.ID+"/verify/unblock", nil, htmx("#verify-panel")...)
+		require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+		require.Equal(t, http.StatusForbidden, s.tc.PostForm("/end-users/"+s.user.ID+"/verify/unblock", nil).StatusCode)
+		res = s.tc.PostForm("/end-users/"+s.user.ID+"/verify", url.Values{"method": {"email"}}, htmx("#verify-panel")...)
+		require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	})
+}
