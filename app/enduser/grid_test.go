@@ -353,6 +353,9 @@ func TestGridCustomerOptionsAndVisibleRow(t *testing.T) {
 		opts, err := enduser.CustomerOptions(ctx, d.Bun, f.tenant.ID)
 		require.NoError(t, err)
 		require.Equal(t, []enduser.CustomerOption{{ID: f.custA.ID, Name: "Globex"}, {ID: f.custB.ID, Name: "initech"}}, opts)
+		opts, err = enduser.CustomerOptions(ctx, d.Bun, "no-such-tenant")
+		require.NoError(t, err)
+		require.Empty(t, opts)
 
 		r, err := enduser.VisibleRow(ctx, d.Bun, f.tenant.ID, f.users[0].ID)
 		require.NoError(t, err)
