@@ -45,6 +45,27 @@ func RowView(r Row) templ.Component {
 	})
 }
 
+// selectOptions is a select's options, the one whose value is value
+// selected (the customer filter lists every customer of the tenant).
+func selectOptions(opts []Option, value string) templ.Component {
+	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		rw := getRowWriter()
+		defer putRowWriter(rw)
+		for _, o := range opts {
+			rw.s(`<option value="`)
+			rw.e(o.Value)
+			if o.Value == value {
+				rw.s(`" selected>`)
+			} else {
+				rw.s(`">`)
+			}
+			rw.e(o.Label)
+			rw.s(`</option>`)
+		}
+		return rw.flush(w)
+	})
+}
+
 // rowWriter collects markup in a byte slice, escaping values as it goes.
 type rowWriter struct{ b []byte }
 

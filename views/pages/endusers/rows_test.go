@@ -123,3 +123,21 @@ func BenchmarkResults(b *testing.B) {
 	}
 	b.ReportMetric(float64(buf.Len()), "bytes")
 }
+
+// BenchmarkGridPage renders a whole grid page's content (filter with 100
+// customers, results), as a full page gets it inside the layout.
+func BenchmarkGridPage(b *testing.B) {
+	p := gridPage()
+	for i := range 100 {
+		p.Customers = append(p.Customers, Option{Value: fmt.Sprintf("cust%022d", i), Label: fmt.Sprintf("Northwind Traders %d Plumbing", i)})
+	}
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if err := Grid(p).Render(context.Background(), &buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len()), "bytes")
+}
