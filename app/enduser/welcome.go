@@ -334,6 +334,23 @@ func (s *Onboarding) tokenUser(ctx context.Context, idb bun.IDB, token string) (
 	return u, row.ExpiresAt, err
 }
 
+// UseEnrolmentToken uses up the welcome link whose token hashes to
+// tokenHash (credential.HashToken), when it is the end user's, unused and
+// unexpired at now: the self-serve enrolment calls it in the transaction of
+// the end user's identity proof, so that the link works once.
+// Errors: NotFound (unknown, used or expired link, or another end user's).
+func UseEnrolmentToken(ctx context.Context, tx *db.Tx, tokenHash, endUserID string, now time.Time) error {
+	res, err := tx.NewUpdate().Table("enrolment_tokens").Set("used_at = ?", now).
+		Where("token_hash = ? AND end_user_id = ? AND used_at IS NULL AND expires_at > ?", tokenHash, endUserID, now).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("enduser: use token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errWelcomeLinkGone()
+	}
+	return nil
+}
+
 // Welcome returns the welcome page of an enrolment token without using the
 // token up: the self-serve enrolment that follows (identity proof, then the
 // device) consumes it.
