@@ -30,6 +30,7 @@ import (
 	"github.com/latchkey/latchkey/app/notice"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
+	"github.com/latchkey/latchkey/app/selfserve"
 	"github.com/latchkey/latchkey/app/sms"
 	"github.com/latchkey/latchkey/app/verify"
 	"github.com/latchkey/latchkey/app/web"
@@ -152,6 +153,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	srv.SMS, srv.Push = smsSvc, pushSvc
 	srv.Notices = notices
 	srv.Verify, srv.Devices = verifySvc, devices
+	// End users' self-serve, and the password rules of the reset panel (app/selfserve).
+	srv.SelfServe = selfserve.New(selfserve.Deps{DB: d, Keys: keys, SMS: smsSvc.Queue(), Mail: mail, Agents: agents, Logins: logins,
+		Onboarding: onboarding, Verify: verifySvc, Devices: devices, Now: now, Log: log})
 	return &App{Config: cfg, Log: log, DB: d, Queue: q, Web: srv, Logins: logins, Keys: keys, Agents: agents, Notices: notices}, nil
 }
 

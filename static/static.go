@@ -24,7 +24,7 @@ import (
 	"io/fs"
 )
 
-//go:embed css js vendor img sw.js
+//go:embed css js vendor img sw.js manifest.webmanifest
 var files embed.FS
 
 // FS returns the embedded static asset tree. It is read-only and safe for

@@ -478,6 +478,10 @@ func (h *directoryHandler) showEndUser(c echo.Context) error {
 	if p.Notices, err = h.s.noticeHistory(c, p.ID); err != nil { // notices.go
 		return err
 	}
+	if p.ResetPanel, err = h.s.resetPanel(c, p); err != nil { // resetpanel.go
+		return err
+	}
+	noStore(c) // the reset panel: never kept in the browser's history or cache
 	return h.s.render(c, http.StatusOK, p.Name, dirv.EndUser(p))
 }
 
@@ -496,8 +500,8 @@ func (h *directoryHandler) endUserProps(c echo.Context, id string) (dirv.EndUser
 		return dirv.EndUserProps{}, apperr.New(apperr.NotFound, "That end user does not exist.")
 	}
 	var extra struct {
-		DN, UPN, PrivilegedReason string
-		Disabled, MustChange      bool
+		DN, UPN, PrivilegedReason   string
+		Disabled, MustChange        bool
 		PasswordLastSetAt, LockedAt *time.Time
 	}
 	if err := h.s.DB.Bun.NewSelect().Table("end_users").
@@ -552,8 +556,12 @@ func (h *directoryHandler) endUserProps(c echo.Context, id string) (dirv.EndUser
 	return p, nil
 }
 
+// reset sends the reset panel's password to the directory: the panel warned
+// as it was typed (resetpanel.go); the directory, which knows the history
+// and its current policy, decides.
 func (h *directoryHandler) reset(c echo.Context) error {
 	id := c.Param("id")
+	noStore(c)
 	t, err := h.s.Agents.Reset(c.Request().Context(), actor(c), agent.ResetInput{EndUserID: id,
 		Password: c.FormValue("password"), Temporary: c.FormValue("temporary") == "on"})
 	if err != nil {
@@ -580,4 +588,3 @@ func (h *directoryHandler) unlock(c echo.Context) error {
 	}
 	return h.taskAnswer(c, t, "/end-users/"+id)
 }
-

@@ -73,9 +73,46 @@ func (s *Server) routes() {
 	// BEGIN end-user public routes
 	welcome := &welcomeHandler{s}
 	app.GET("/welcome/:token", welcome.showWelcome)
-	app.POST("/welcome/:token/mobile", welcome.saveMobile)
+	app.POST("/welcome/:token", welcome.sendCode)
 	// END end-user public routes
 	// BEGIN self-serve routes (selfserve.go): end users' phone-first pages
+	// No sign-in: the flow in the session says who proved what (selfserve.go);
+	// the enrolment steps after the welcome link's proof are welcome.go's.
+	ss := &selfServeHandler{s}
+	app.GET("/self-serve", ss.showStart)
+	app.GET("/self-serve/manifest.webmanifest", ss.manifest)
+	app.GET("/self-serve/logo", ss.logo)
+	app.GET("/self-serve/reset", ss.showIdentify)
+	app.GET("/self-serve/unlock", ss.showIdentify)
+	app.POST("/self-serve/identify", ss.identify)
+	app.GET("/self-serve/prove", ss.showMethods)
+	app.POST("/self-serve/prove", ss.sendProof)
+	app.GET("/self-serve/code", ss.showCode)
+	app.POST("/self-serve/code", ss.checkCode)
+	app.GET("/self-serve/push", ss.pushStatus)
+	app.GET("/self-serve/password", ss.showPassword)
+	app.POST("/self-serve/password", ss.resetPassword)
+	app.POST("/self-serve/password/check", ss.checkPassword)
+	app.POST("/self-serve/password/suggest", ss.suggest)
+	app.GET("/self-serve/account", ss.showAccount)
+	app.POST("/self-serve/account/unlock", ss.unlock)
+	app.GET("/self-serve/result", ss.showResult)
+	app.GET("/self-serve/enrol/mobile", welcome.showMobile)
+	app.POST("/self-serve/enrol/mobile", welcome.saveMobile)
+	app.GET("/self-serve/enrol/mobile/code", welcome.showMobileCode)
+	app.POST("/self-serve/enrol/mobile/code", welcome.checkMobileCode)
+	app.GET("/self-serve/enrol/authenticator", welcome.showAuthenticator)
+	app.GET("/self-serve/enrol/authenticator/qr.png", welcome.authenticatorQR)
+	app.POST("/self-serve/enrol/authenticator", welcome.confirmAuthenticator)
+	app.GET("/self-serve/enrol/device", welcome.showDevice)
+	app.POST("/self-serve/enrol/device", welcome.enrolDevice)
+	app.GET("/self-serve/enrol/done", welcome.showDone)
+	// The technician's reset panel (resetpanel.go): live check and generator,
+	// for the roles that may reset (the reset and unlock are directory routes).
+	rp := &resetPanelHandler{s}
+	resetter := requireRole(login.RolePrimary, login.RoleSuper, login.RoleTechnician)
+	app.POST("/end-users/:id/password/check", rp.checkPassword, resetter)
+	app.POST("/end-users/:id/password/generate", rp.generate, resetter)
 	// END self-serve routes
 
 	// Setup wizard (setup.go): the Primary's login first, then the MSP's settings.

@@ -20,6 +20,7 @@ import (
 	"github.com/latchkey/latchkey/app/notice"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
+	"github.com/latchkey/latchkey/app/selfserve"
 	"github.com/latchkey/latchkey/app/sms"
 	"github.com/latchkey/latchkey/app/verify"
 	"github.com/latchkey/latchkey/app/webpush"
@@ -52,6 +53,8 @@ type Deps struct {
 	// Verify: identity verification; Devices: end users' enrolled devices.
 	Verify  *verify.Service
 	Devices *device.Service
+	// SelfServe: end users' self-serve and the reset panel's password rules.
+	SelfServe *selfserve.Service
 }
 
 // Server is the HTTP application.

@@ -5,13 +5,18 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/app/apperr"
+	"github.com/latchkey/latchkey/app/credential"
 	"github.com/latchkey/latchkey/app/customer"
+	"github.com/latchkey/latchkey/app/device"
 	"github.com/latchkey/latchkey/app/enduser"
+	"github.com/latchkey/latchkey/app/selfserve"
 	"github.com/latchkey/latchkey/app/tenant"
+	ssv "github.com/latchkey/latchkey/views/pages/selfserve"
 	welcomev "github.com/latchkey/latchkey/views/pages/welcome"
 )
 
@@ -19,10 +24,9 @@ import (
 // email" actions (one end user, or a bulk selection of the grid) and the end
 // user's public landing page behind the emailed link.
 //
-// The landing page records the mobile number but does not use the link's
-// enrolment token up: the self-serve enrolment (identity proof, then this
-// device) is a later feature and will consume it. Until then the link works
-// until it expires (7 days) or a newer welcome supersedes it.
+// The link opens the self-serve enrolment (below): a code to the mobile
+// number or email on record proves it is the end user, and uses the link
+// up; it expires after 7 days, or when a newer welcome supersedes it.
 type welcomeHandler struct{ s *Server }
 
 // welcomeDone answers a send: a toast for htmx (the grid stays as it is),
@@ -129,24 +133,123 @@ func pluralWord(n int, one, many string) string {
 	return many
 }
 
-// brand makes the auth layout show the end user's MSP (name and logo).
-func (h *welcomeHandler) brand(c echo.Context, t *tenant.Tenant) {
-	if currentTenant(c) == nil {
-		c.Set("latchkey.publictenant", t)
-	}
-}
+// ---- the enrolment behind the link (phone first, self-serve layout)
+//
+// /welcome/:token: greet, and send a first code to the mobile number or
+// email on record (the code page is the self-serve one); the proof uses the
+// link up and is the end user's first self-serve sign-in. Then
+// /self-serve/enrol/…: confirm the mobile number on record or add one (an
+// SMS code proves it), optionally add an authenticator app and allow
+// notifications on this device (app/device + static/js/push.js), and a
+// summary that says plainly when self-serve is not on for the account.
+
+// ss is the self-serve side of the handler (layout, flow, errors).
+func (h *welcomeHandler) ss() *selfServeHandler { return &selfServeHandler{h.s} }
 
 // gone is the page of an unknown, used or expired link (404).
 func (h *welcomeHandler) gone(c echo.Context) error {
-	return h.s.renderAuth(c, http.StatusNotFound, "Link expired", welcomev.Gone())
+	ss := h.ss()
+	t, _ := ss.tenant(c, nil)
+	return ss.render(c, http.StatusNotFound, t, "Link expired", welcomev.Gone())
 }
 
-// welcomeProps builds the landing page of p for the link token.
-func (h *welcomeHandler) welcomeProps(c echo.Context, p *enduser.WelcomePage, token string) welcomev.Props {
-	u := p.EndUser
+// landing opens the link's enrolment, or answers why it cannot.
+func (h *welcomeHandler) landing(c echo.Context) (*selfserve.Enrolment, error) {
+	e, err := h.s.SelfServe.StartEnrolment(c.Request().Context(), c.Param("token"))
+	if err == nil {
+		c.Set(ctxSelfServeTenant, e.Tenant)
+	}
+	return e, err
+}
+
+func (h *welcomeHandler) landingProps(c echo.Context, e *selfserve.Enrolment) welcomev.Props {
+	u := e.EndUser
+	p := welcomev.Props{CSRF: h.s.csrfToken(c), Action: "/welcome/" + c.Param("token"), FirstName: u.FirstName,
+		MSP: e.Tenant.DisplayName(), Customer: e.Customer, Support: supportContact(e.Tenant.SupportEmail, e.Tenant.Phone)}
+	if u.Mobile != "" {
+		p.Methods = append(p.Methods, welcomev.Method{Channel: selfserve.ChannelSMS, Destination: enduser.MaskMobile(u.Mobile)})
+	}
+	if u.Email != "" {
+		p.Methods = append(p.Methods, welcomev.Method{Channel: selfserve.ChannelEmail, Destination: enduser.MaskValue(enduser.FieldEmail, u.Email)})
+	}
+	return p
+}
+
+// landingError answers a link that does not open.
+func (h *welcomeHandler) landingError(c echo.Context, err error) error {
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return h.gone(c)
+	}
+	ss := h.ss()
+	t, _ := ss.tenant(c, nil)
+	if apperr.CodeOf(err) == apperr.Conflict {
+		err = apperr.New(apperr.Forbidden, "Self-serve is not available right now. Your IT provider can help you with your password.")
+	}
+	return ss.stop(c, t, err)
+}
+
+func (h *welcomeHandler) showWelcome(c echo.Context) error {
+	e, err := h.landing(c)
+	if err != nil {
+		return h.landingError(c, err)
+	}
+	return h.ss().render(c, http.StatusOK, e.Tenant, "Welcome", welcomev.Welcome(h.landingProps(c, e)))
+}
+
+// sendCode sends the first code by the chosen channel and goes to the
+// self-serve code page.
+func (h *welcomeHandler) sendCode(c echo.Context) error {
+	e, err := h.landing(c)
+	if err != nil {
+		return h.landingError(c, err)
+	}
+	ss := h.ss()
+	f, _, err := h.s.SelfServe.SendProof(c.Request().Context(), e.Flow, c.FormValue("channel"), c.RealIP())
+	switch apperr.CodeOf(err) {
+	case "":
+	case apperr.Invalid, apperr.RateLimited:
+		p := h.landingProps(c, e)
+		p.Error = apperr.MessageOf(err)
+		return ss.render(c, statusOf(apperr.CodeOf(err)), e.Tenant, "Welcome", welcomev.Welcome(p))
+	default:
+		return ss.stop(c, e.Tenant, err)
+	}
+	ss.setFlow(c, f)
+	return c.Redirect(http.StatusSeeOther, "/self-serve/code")
+}
+
+// enrolment returns the visit's proven enrolment, or answers for it.
+func (h *welcomeHandler) enrolment(c echo.Context) (*selfserve.Enrolment, error) {
+	f := h.ss().flow(c)
+	if f == nil || f.Purpose != selfserve.PurposeEnrol || !f.Proven() {
+		return nil, apperr.New(apperr.Conflict, "This page has expired. Open the link in your welcome email again, or ask your IT provider for a new one.")
+	}
+	e, err := h.s.SelfServe.EnrolmentOf(c.Request().Context(), f)
+	if err == nil {
+		c.Set(ctxSelfServeTenant, e.Tenant)
+	}
+	return e, err
+}
+
+func (h *welcomeHandler) enrolError(c echo.Context, err error) error {
+	ss := h.ss()
+	t, _ := ss.tenant(c, ss.flow(c))
+	return ss.stop(c, t, err)
+}
+
+// afterMobile is the step after the mobile number.
+func afterMobile(e *selfserve.Enrolment) string {
+	if e.Active {
+		return "/self-serve/enrol/authenticator"
+	}
+	return "/self-serve/enrol/done"
+}
+
+func (h *welcomeHandler) mobileProps(c echo.Context, e *selfserve.Enrolment) welcomev.MobileProps {
+	u := e.EndUser
 	country, _ := tenant.SplitPhone(u.Mobile)
 	if country == "" {
-		country, _ = tenant.SplitPhone(p.Tenant.Phone)
+		country, _ = tenant.SplitPhone(e.Tenant.Phone)
 	}
 	if country == "" {
 		country = tenant.DefaultCountry
@@ -155,58 +258,189 @@ func (h *welcomeHandler) welcomeProps(c echo.Context, p *enduser.WelcomePage, to
 	for i, ct := range tenant.Countries {
 		opts[i] = welcomev.Option{Value: ct.Code, Label: ct.Code + " " + ct.Name}
 	}
-	return welcomev.Props{
-		CSRF: h.s.csrfToken(c), Action: "/welcome/" + token + "/mobile", FirstName: u.FirstName,
-		MSP: p.Tenant.DisplayName(), Customer: p.Customer.Name, MaskedMobile: enduser.MaskMobile(u.Mobile),
-		Support:   supportContact(p.Tenant.SupportEmail, p.Tenant.Phone),
-		Countries: opts, Country: country,
-	}
+	return welcomev.MobileProps{CSRF: h.s.csrfToken(c), MSP: e.Tenant.DisplayName(), Support: supportContact(e.Tenant.SupportEmail, e.Tenant.Phone),
+		MaskedMobile: enduser.MaskMobile(u.Mobile), Countries: opts, Country: country}
 }
 
-func (h *welcomeHandler) showWelcome(c echo.Context) error {
-	noStore(c)
-	tok := c.Param("token")
-	p, err := h.s.Onboarding.Welcome(c.Request().Context(), tok)
-	if apperr.CodeOf(err) == apperr.NotFound {
-		return h.gone(c)
+func (h *welcomeHandler) showMobile(c echo.Context) error {
+	e, err := h.enrolment(c)
+	if err != nil {
+		return h.enrolError(c, err)
 	}
+	if e.MobileConfirmed() {
+		return c.Redirect(http.StatusSeeOther, afterMobile(e))
+	}
+	return h.ss().render(c, http.StatusOK, e.Tenant, "Your mobile number", welcomev.Mobile(h.mobileProps(c, e)))
+}
+
+// saveMobile sends an SMS code to the number on record (keep=1) or to the
+// number typed when none is on record.
+func (h *welcomeHandler) saveMobile(c echo.Context) error {
+	e, err := h.enrolment(c)
+	if err != nil {
+		return h.enrolError(c, err)
+	}
+	ss := h.ss()
+	f, _, err := h.s.SelfServe.SendMobileCode(c.Request().Context(), e.Flow, c.FormValue("keep") == "1", c.FormValue("country"), c.FormValue("mobile"), c.RealIP())
+	switch apperr.CodeOf(err) {
+	case "":
+	case apperr.Invalid, apperr.Conflict:
+		p := h.mobileProps(c, e)
+		p.Country, p.Number, p.Error = c.FormValue("country"), c.FormValue("mobile"), fieldsOrMessage(err, "mobile")["mobile"]
+		if p.Country == "" {
+			p.Country = h.mobileProps(c, e).Country
+		}
+		return ss.render(c, statusOf(apperr.CodeOf(err)), e.Tenant, "Your mobile number", welcomev.Mobile(p))
+	default:
+		return ss.stop(c, e.Tenant, err)
+	}
+	ss.setFlow(c, f)
+	return c.Redirect(http.StatusSeeOther, "/self-serve/enrol/mobile/code")
+}
+
+func (h *welcomeHandler) showMobileCode(c echo.Context) error {
+	e, err := h.enrolment(c)
+	if err != nil {
+		return h.enrolError(c, err)
+	}
+	if e.Flow.ProofID == "" {
+		return c.Redirect(http.StatusSeeOther, "/self-serve/enrol/mobile")
+	}
+	ss := h.ss()
+	return ss.render(c, http.StatusOK, e.Tenant, "Enter the code", ssv.Code(ss.codeProps(c, e.Tenant, e.Flow, "/self-serve/enrol/mobile/code", "/self-serve/enrol/mobile")))
+}
+
+func (h *welcomeHandler) checkMobileCode(c echo.Context) error {
+	e, err := h.enrolment(c)
+	if err != nil {
+		return h.enrolError(c, err)
+	}
+	ss := h.ss()
+	f, err := h.s.SelfServe.ProveMobile(c.Request().Context(), e.Flow, c.FormValue("code"), c.RealIP())
+	if err != nil {
+		return ss.codeError(c, e.Tenant, e.Flow, err, "/self-serve/enrol/mobile/code", "/self-serve/enrol/mobile")
+	}
+	ss.setFlow(c, f)
+	e.Flow = f
+	return c.Redirect(http.StatusSeeOther, afterMobile(e))
+}
+
+// groupSecret spaces a base32 secret in fours, for reading.
+func groupSecret(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (h *welcomeHandler) showAuthenticator(c echo.Context) error {
+	e, err := h.enrolment(c)
+	if err != nil {
+		return h.enrolError(c, err)
+	}
+	if !e.Active {
+		return c.Redirect(http.StatusSeeOther, "/self-serve/enrol/done")
+	}
+	a, err := h.s.SelfServe.StartAuthenticator(c.Request().Context(), e.Flow)
+	if err != nil {
+		return h.enrolError(c, err)
+	}
+	return h.ss().render(c, http.StatusOK, e.Tenant, "Authenticator app", welcomev.Authenticator(welcomev.AuthenticatorProps{
+		CSRF: h.s.csrfToken(c), Secret: groupSecret(a.Secret), Replaces: a.Confirmed}))
+}
+
+// authenticatorQR is the QR code of the authenticator app being added.
+func (h *welcomeHandler) authenticatorQR(c echo.Context) error {
+	e, err := h.enrolment(c)
 	if err != nil {
 		return err
 	}
-	h.brand(c, p.Tenant)
-	return h.s.renderAuth(c, http.StatusOK, "Welcome", welcomev.Welcome(h.welcomeProps(c, p, tok)))
-}
-
-func (h *welcomeHandler) saveMobile(c echo.Context) error {
-	noStore(c)
-	ctx := c.Request().Context()
-	tok := c.Param("token")
-	keep := c.FormValue("keep") == "1"
-	p, err := h.s.Onboarding.ConfirmMobile(ctx, tok, keep, c.FormValue("country"), c.FormValue("mobile"), c.RealIP())
-	switch apperr.CodeOf(err) {
-	case "":
-	case apperr.NotFound:
-		return h.gone(c)
-	case apperr.Invalid:
-		page, perr := h.s.Onboarding.Welcome(ctx, tok)
-		if apperr.CodeOf(perr) == apperr.NotFound {
-			return h.gone(c)
-		}
-		if perr != nil {
-			return perr
-		}
-		h.brand(c, page.Tenant)
-		props := h.welcomeProps(c, page, tok)
-		props.Country, props.Number, props.Error, props.Changing = c.FormValue("country"), c.FormValue("mobile"), fieldsOrMessage(err, "mobile")["mobile"], true
-		return h.s.renderAuth(c, http.StatusUnprocessableEntity, "Welcome", welcomev.Welcome(props))
-	default:
+	a, err := h.s.SelfServe.StartAuthenticator(c.Request().Context(), e.Flow)
+	if err != nil {
 		return err
 	}
-	h.brand(c, p.Tenant)
-	expires := p.ExpiresAt.In(p.Tenant.Location()).Format("Jan 2, 2006")
-	return h.s.renderAuth(c, http.StatusOK, "Thank you", welcomev.Thanks(welcomev.ThanksProps{
-		FirstName: p.EndUser.FirstName, MSP: p.Tenant.DisplayName(), MaskedMobile: enduser.MaskMobile(p.EndUser.Mobile), Expires: expires,
-	}))
+	png, err := credential.QRPNG(a.URL, 220)
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.Blob(http.StatusOK, "image/png", png)
+}
+
+func (h *welcomeHandler) confirmAuthenticator(c echo.Context) error {
+	e, err := h.enrolment(c)
+	if err != nil {
+		return h.enrolError(c, err)
+	}
+	ctx := c.Request().Context()
+	err = h.s.SelfServe.ConfirmAuthenticator(ctx, e.Flow, c.FormValue("code"), c.RealIP())
+	if apperr.CodeOf(err) == apperr.Invalid {
+		a, aerr := h.s.SelfServe.StartAuthenticator(ctx, e.Flow)
+		if aerr != nil {
+			return h.enrolError(c, aerr)
+		}
+		return h.ss().render(c, http.StatusUnprocessableEntity, e.Tenant, "Authenticator app", welcomev.Authenticator(welcomev.AuthenticatorProps{
+			CSRF: h.s.csrfToken(c), Secret: groupSecret(a.Secret), Replaces: a.Confirmed, Error: fieldsOrMessage(err, "code")["code"]}))
+	}
+	if err != nil {
+		return h.enrolError(c, err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/self-serve/enrol/device")
+}
+
+func (h *welcomeHandler) showDevice(c echo.Context) error {
+	e, err := h.enrolment(c)
+	if err != nil {
+		return h.enrolError(c, err)
+	}
+	if !e.Active {
+		return c.Redirect(http.StatusSeeOther, "/self-serve/enrol/done")
+	}
+	ss := h.ss()
+	p := welcomev.DeviceProps{CSRF: h.s.csrfToken(c), Unsupported: !h.s.SelfServe.PushAvailable(), Enrolled: ss.deviceOf(c, e.Flow) != nil}
+	return ss.render(c, http.StatusOK, e.Tenant, "Notifications", welcomev.Device(p), true)
+}
+
+// enrolDevice enrols this browser (device cookie) and shows the page that
+// asks for notifications.
+func (h *welcomeHandler) enrolDevice(c echo.Context) error {
+	e, err := h.enrolment(c)
+	if err != nil {
+		return h.enrolError(c, err)
+	}
+	req := c.Request()
+	cred, _, err := h.s.SelfServe.EnrolDevice(req.Context(), e.Flow, "", req.UserAgent(), c.RealIP())
+	if err != nil {
+		return h.enrolError(c, err)
+	}
+	c.SetCookie(device.Cookie(cred, h.s.Config.SecureCookies()))
+	return c.Redirect(http.StatusSeeOther, "/self-serve/enrol/device")
+}
+
+func (h *welcomeHandler) showDone(c echo.Context) error {
+	e, err := h.enrolment(c)
+	if err != nil {
+		return h.enrolError(c, err)
+	}
+	ss := h.ss()
+	ctx := c.Request().Context()
+	hasApp, err := h.s.SelfServe.HasAuthenticator(ctx, e.Flow)
+	if err != nil {
+		return err
+	}
+	p := welcomev.ThanksProps{FirstName: e.EndUser.FirstName, MSP: e.Tenant.DisplayName(), Support: supportContact(e.Tenant.SupportEmail, e.Tenant.Phone),
+		Active: e.Active, Authenticator: hasApp}
+	if e.MobileConfirmed() {
+		p.MaskedMobile = enduser.MaskMobile(e.EndUser.Mobile)
+	}
+	if d := ss.deviceOf(c, e.Flow); d != nil && d.HasPush() {
+		p.Device = true
+	}
+	return ss.render(c, http.StatusOK, e.Tenant, "All set", welcomev.Thanks(p))
 }
 
 // supportContact is how an end user reaches the MSP: "email" or "email or phone".

@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/latchkey/latchkey/app/apptest"
@@ -98,12 +100,20 @@ func TestWelcomeSendActions(t *testing.T) {
 	})
 }
 
-func TestWelcomeLandingPage(t *testing.T) {
+// TestWelcomeEnrolment follows the welcome link: a code to the mobile on
+// record proves it is the end user (and uses the link up), the number is
+// then confirmed, an authenticator app is added, and this browser becomes a
+// device; the status moves to Accessed self-serve.
+func TestWelcomeEnrolment(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		ctx := context.Background()
 		f := env.Setup("Acme IT")
 		cu := impCustomer(t, env, f.Tenant.ID, "Globex")
 		ann := welEndUser(t, env, f.Tenant.ID, cu.ID, "ann", "ann@globex.example", "+64215550199")
+		_, err := env.App.DB.Bun.NewUpdate().Table("end_users").Set("self_serve_enabled = TRUE").Set("source = 'ad'").Set("external_id = ?", db.NewID()).
+			Where("id = ?", ann.ID).Exec(ctx)
+		require.NoError(t, err)
 		link := welLink(t, env, ann)
 
 		c := env.Client() // the end user: not signed in
@@ -117,34 +127,128 @@ func TestWelcomeLandingPage(t *testing.T) {
 		require.Contains(t, res.Body, `data-testid="masked-mobile">+64 ••• ••• 199<`)
 		require.NotContains(t, res.Body, "5550199", "the full number is not shown")
 		require.Contains(t, res.Body, `hx-history="false"`)
+		require.Contains(t, res.Body, "/static/css/selfserve.css", "the self-serve layout")
 
-		// "This is my number".
-		res = c.PostForm(link+"/mobile", url.Values{"keep": {"1"}})
-		require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
-		require.Contains(t, res.Body, testid("welcome-thanks"))
+		// A code to the mobile on record.
+		res = c.PostForm(link, url.Values{"channel": {"sms"}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		require.Equal(t, "/self-serve/code", res.Header.Get("Location"))
+		res = c.Get("/self-serve/code")
+		require.Contains(t, res.Body, `+64 ••• ••• 199`)
+		res = c.PostForm("/self-serve/code", url.Values{"code": {ssCode(t, env, ann.Mobile)}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		require.Equal(t, "/self-serve/enrol/mobile", res.Header.Get("Location"))
 		u := impEndUser(t, env, cu.ID, "ann")
-		require.Equal(t, enduser.ValueEndUser, u.MobileSource)
-		require.NotNil(t, u.MobileConfirmedAt)
+		require.NotNil(t, u.FirstAccessAt, "the first self-serve sign-in")
+		require.Equal(t, enduser.StatusAccessed, u.Status())
+		require.NotNil(t, u.MobileConfirmedAt, "the SMS code proved the number")
 
-		// The number on record cannot be replaced from the link (it proves
-		// control of the email only); the page says whom to ask instead.
-		require.Contains(t, c.Get(link).Body, testid("welcome-not-mine"))
-		res = c.PostForm(link+"/mobile", url.Values{"country": {"+64"}, "mobile": {"021 555 0123"}})
-		require.Equal(t, http.StatusConflict, res.StatusCode)
-		require.Equal(t, "+64215550199", impEndUser(t, env, cu.ID, "ann").Mobile)
+		// The link works once.
+		res = env.Client().Get(link)
+		require.Equal(t, http.StatusNotFound, res.StatusCode)
+		require.Contains(t, res.Body, testid("welcome-gone"))
 
-		// Without a number on record: a bad one, then a good one. The link still works.
+		// The number is proven: straight on to the authenticator app.
+		res = c.Get("/self-serve/enrol/mobile")
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		require.Equal(t, "/self-serve/enrol/authenticator", res.Header.Get("Location"))
+		res = c.Get("/self-serve/enrol/authenticator")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		secret := regexp.MustCompile(`data-testid="welcome-secret">([A-Z2-7 ]+)<`).FindStringSubmatch(res.Body)
+		require.NotNil(t, secret, res.Body)
+		qr := c.Get("/self-serve/enrol/authenticator/qr.png")
+		require.Equal(t, http.StatusOK, qr.StatusCode)
+		require.Equal(t, "image/png", qr.Header.Get("Content-Type"))
+		require.Equal(t, "no-store", qr.Header.Get("Cache-Control"))
+		res = c.PostForm("/self-serve/enrol/authenticator", url.Values{"code": {"000000"}})
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+		code, err := totp.GenerateCode(strings.ReplaceAll(secret[1], " ", ""), time.Now())
+		require.NoError(t, err)
+		res = c.PostForm("/self-serve/enrol/authenticator", url.Values{"code": {code}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		require.Equal(t, 1, auditCount(t, env, "selfserve.authenticator_add", ann.ID))
+
+		// This browser as a device (the push subscription is the browser's).
+		res = c.Get("/self-serve/enrol/device")
+		require.Contains(t, res.Body, testid("welcome-device-enrol"))
+		require.Contains(t, res.Body, "/static/js/push.js")
+		res = c.PostForm("/self-serve/enrol/device", nil)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		require.Contains(t, res.Header.Get("Set-Cookie"), "latchkey_device=", "the device credential")
+		res = c.Get("/self-serve/enrol/device")
+		require.Contains(t, res.Body, testid("welcome-push-allow"))
+		require.Equal(t, 1, auditCount(t, env, "device.enrol", ann.ID))
+
+		res = c.Get("/self-serve/enrol/done")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, testid("welcome-thanks"))
+		require.Contains(t, res.Body, `data-testid="saved-mobile">+64 ••• ••• 199<`)
+		require.Contains(t, res.Body, testid("thanks-authenticator"))
+		require.Contains(t, res.Body, testid("thanks-active"))
+
+		// Later: the authenticator app proves a reset.
+		r := env.Client()
+		require.Equal(t, http.StatusSeeOther, ssStart(r, "reset", "ann").StatusCode)
+		require.Equal(t, http.StatusSeeOther, r.PostForm("/self-serve/prove", url.Values{"channel": {"totp"}}).StatusCode)
+		next, err := totp.GenerateCode(strings.ReplaceAll(secret[1], " ", ""), time.Now().Add(30*time.Second))
+		require.NoError(t, err)
+		res = r.PostForm("/self-serve/code", url.Values{"code": {code}})
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, "a code already used is refused")
+		res = r.PostForm("/self-serve/code", url.Values{"code": {next}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	})
+}
+
+// TestWelcomeMobile: without a number on record, the end user adds one and
+// proves it; a number on record is never replaced from the link; an
+// account without self-serve stops after the number, saying so.
+func TestWelcomeMobile(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		cu := impCustomer(t, env, f.Tenant.ID, "Globex")
 		bob := welEndUser(t, env, f.Tenant.ID, cu.ID, "bob", "bob@globex.example", "")
-		blink := welLink(t, env, bob)
-		res = c.PostForm(blink+"/mobile", url.Values{"country": {"+64"}, "mobile": {"12"}})
+		link := welLink(t, env, bob)
+		c := env.Client()
+		res := c.Get(link)
+		require.NotContains(t, res.Body, testid("welcome-method-sms"))
+		require.Equal(t, http.StatusSeeOther, c.PostForm(link, url.Values{"channel": {"email"}}).StatusCode)
+		res = c.PostForm("/self-serve/code", url.Values{"code": {ssCode(t, env, bob.Email)}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		res = c.Get("/self-serve/enrol/mobile")
+		require.Contains(t, res.Body, testid("welcome-mobile-form"))
+		res = c.PostForm("/self-serve/enrol/mobile", url.Values{"country": {"+64"}, "mobile": {"12"}})
 		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 		require.Contains(t, res.Body, testid("error-mobile"))
-		res = c.PostForm(blink+"/mobile", url.Values{"country": {"+64"}, "mobile": {"021 555 0123"}})
-		require.Equal(t, http.StatusOK, res.StatusCode)
-		require.Contains(t, res.Body, `data-testid="saved-mobile">+64 ••• ••• 123<`)
-		require.Equal(t, "+64215550123", impEndUser(t, env, cu.ID, "bob").Mobile)
+		res = c.PostForm("/self-serve/enrol/mobile", url.Values{"country": {"+64"}, "mobile": {"021 555 0123"}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		require.Equal(t, "", impEndUser(t, env, cu.ID, "bob").Mobile, "saved once proven")
+		res = c.PostForm("/self-serve/enrol/mobile/code", url.Values{"code": {ssCode(t, env, "+64215550123")}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		require.Equal(t, "/self-serve/enrol/done", res.Header.Get("Location"), "self-serve is off for bob: no app or device steps")
+		u := impEndUser(t, env, cu.ID, "bob")
+		require.Equal(t, "+64215550123", u.Mobile)
+		require.Equal(t, enduser.ValueEndUser, u.MobileSource)
 		require.Equal(t, 1, auditCount(t, env, "enduser.mobile_change", bob.ID))
-		require.Equal(t, http.StatusOK, c.Get(blink).StatusCode)
+		res = c.Get("/self-serve/enrol/done")
+		require.Contains(t, res.Body, testid("thanks-inactive"))
+		require.Contains(t, res.Body, `data-testid="saved-mobile">+64 ••• ••• 123<`)
+		require.Equal(t, http.StatusSeeOther, c.Get("/self-serve/enrol/authenticator").StatusCode)
+
+		// A number on record: confirmed with a code, never replaced.
+		ann := welEndUser(t, env, f.Tenant.ID, cu.ID, "ann", "ann@globex.example", "+64215550199")
+		alink := welLink(t, env, ann)
+		a := env.Client()
+		require.Equal(t, http.StatusSeeOther, a.PostForm(alink, url.Values{"channel": {"email"}}).StatusCode)
+		require.Equal(t, http.StatusSeeOther, a.PostForm("/self-serve/code", url.Values{"code": {ssCode(t, env, ann.Email)}}).StatusCode)
+		res = a.Get("/self-serve/enrol/mobile")
+		require.Contains(t, res.Body, testid("welcome-not-mine"))
+		res = a.PostForm("/self-serve/enrol/mobile", url.Values{"country": {"+64"}, "mobile": {"021 555 0123"}})
+		require.Equal(t, http.StatusConflict, res.StatusCode)
+		require.Equal(t, http.StatusSeeOther, a.PostForm("/self-serve/enrol/mobile", url.Values{"keep": {"1"}}).StatusCode)
+		require.Equal(t, http.StatusSeeOther, a.PostForm("/self-serve/enrol/mobile/code", url.Values{"code": {ssCode(t, env, ann.Mobile)}}).StatusCode)
+		require.NotNil(t, impEndUser(t, env, cu.ID, "ann").MobileConfirmedAt)
+		require.Equal(t, 1, auditCount(t, env, "enduser.mobile_confirm", ann.ID))
 
 		// Unknown and expired links: the same friendly 404, GET and POST.
 		for _, p := range []string{"/welcome/nope", "/welcome/" + strings.Repeat("a", 43)} {
@@ -153,13 +257,13 @@ func TestWelcomeLandingPage(t *testing.T) {
 			require.Contains(t, res.Body, testid("welcome-gone"))
 			require.Contains(t, res.Body, "ask your IT provider for a new one")
 		}
-		res = c.PostForm("/welcome/nope/mobile", url.Values{"keep": {"1"}})
-		require.Equal(t, http.StatusNotFound, res.StatusCode)
+		require.Equal(t, http.StatusNotFound, c.PostForm("/welcome/nope", url.Values{"channel": {"sms"}}).StatusCode)
+		cat := welEndUser(t, env, f.Tenant.ID, cu.ID, "cat", "cat@globex.example", "")
+		clink := welLink(t, env, cat)
 		env.Clock.Set(time.Now().Add(enduser.EnrolmentLifetime + time.Minute))
-		res = c.Get(link)
+		res = c.Get(clink)
 		require.Equal(t, http.StatusNotFound, res.StatusCode)
 		require.Contains(t, res.Body, testid("welcome-gone"))
-		res = c.PostForm(link+"/mobile", url.Values{"keep": {"1"}})
-		require.Equal(t, http.StatusNotFound, res.StatusCode)
+		require.Equal(t, http.StatusNotFound, c.PostForm(clink, url.Values{"channel": {"email"}}).StatusCode)
 	})
 }

@@ -53,13 +53,13 @@ type TokenProps struct {
 
 // SettingsProps is the directory settings form.
 type SettingsProps struct {
-	CSRF, CustomerID, CustomerName             string
-	URL, BindUser, BaseDN, ScopeKind, ScopeDN string
-	CAPEM                                      string
+	CSRF, CustomerID, CustomerName              string
+	URL, BindUser, BaseDN, ScopeKind, ScopeDN   string
+	CAPEM                                       string
 	StartTLS, SkipVerify, AutoImport, EnableNew bool
-	HasPassword                                bool
-	IntervalHours                              string
-	Errors                                     map[string]string
+	HasPassword                                 bool
+	IntervalHours                               string
+	Errors                                      map[string]string
 }
 
 // TaskProps is a directory task as a panel shows it.
@@ -104,6 +104,10 @@ type EndUserProps struct {
 	// Notices is the end user's notices (views/pages/notices), filled by
 	// app/web/notices.go; nil shows nothing.
 	Notices templ.Component
+	// ResetPanel is the password card (views/pages/resetpanel: reset typed
+	// or generated, unlock), filled by app/web/resetpanel.go for directory
+	// accounts; nil shows nothing.
+	ResetPanel templ.Component
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
