@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,9 @@ func mustValue(t *testing.T, p *page, css string) string {
 }
 
 // TestBrowserWelcomeLinkOnPhone opens a welcome link on a phone-sized
-// screen, changes the number, and sees the thank-you page.
+// screen, proves it is the end user with an email code, confirms the mobile
+// number with an SMS code, and sees the summary. (The whole enrolment, with
+// an authenticator app and the device, is e2e/selfserve_test.go's.)
 func TestBrowserWelcomeLinkOnPhone(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t, db.SQLite)
@@ -103,12 +106,40 @@ func TestBrowserWelcomeLinkOnPhone(t *testing.T) {
 	p.wait(tid("welcome-page"))
 	require.Equal(t, "+64 ••• ••• 199", p.text(tid("masked-mobile")))
 	p.screenshot("welcome-phone")
+	p.click(tid("welcome-method-email"))
+	p.fill(tid("ss-code"), welcomeCode(t, env, "email", u.Email))
+	p.click(tid("ss-code-submit"))
+	p.wait(tid("welcome-mobile"))
+	require.Equal(t, "+64 ••• ••• 199", p.text(tid("masked-mobile")))
 	require.Contains(t, p.text(tid("welcome-not-mine")), "cannot be changed from this link")
 	p.click(tid("welcome-keep"))
+	p.fill(tid("ss-code"), welcomeCode(t, env, "sms", u.Mobile))
+	p.click(tid("ss-code-submit"))
 	p.wait(tid("welcome-thanks"))
 	require.Equal(t, "+64 ••• ••• 199", p.text(tid("saved-mobile")))
 	p.screenshot("welcome-phone-thanks")
 	var confirmed *time.Time
 	require.NoError(t, env.App.DB.Bun.NewSelect().Table("end_users").Column("mobile_confirmed_at").Where("id = ?", u.ID).Scan(ctx, &confirmed))
 	require.NotNil(t, confirmed, "the end user confirmed the number on record")
+}
+
+// welcomeCode waits for the self-serve code sent by channel to `to` (an
+// SMS once its job put it in the outbox) and returns it.
+func welcomeCode(t *testing.T, env *apptest.Env, channel, to string) string {
+	t.Helper()
+	code := ""
+	apptest.WaitFor(t, 30*time.Second, func() bool {
+		var row struct {
+			Data     string `bun:"data"`
+			BodyText string `bun:"body_text"`
+		}
+		err := env.App.DB.Bun.NewSelect().Table("messages").Column("data", "body_text").
+			Where("to_addr = ? AND channel = ? AND kind = 'selfserve_code'", to, channel).OrderExpr("created_at DESC").Limit(1).Scan(context.Background(), &row)
+		if err != nil {
+			return false
+		}
+		code = regexp.MustCompile(`\b\d{6}\b`).FindString(row.Data + " " + row.BodyText)
+		return code != ""
+	}, "a code to %s", to)
+	return code
 }

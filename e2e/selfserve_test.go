@@ -1,0 +1,316 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/latchkey/latchkey/app/apptest"
+	"github.com/latchkey/latchkey/app/apptest/adsite"
+	"github.com/latchkey/latchkey/app/config"
+	"github.com/latchkey/latchkey/app/device"
+	"github.com/latchkey/latchkey/app/directory/ad"
+	"github.com/latchkey/latchkey/app/directory/ad/samba"
+	"github.com/latchkey/latchkey/app/enduser"
+	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/webpush"
+	"github.com/latchkey/latchkey/app/webpush/pushtest"
+	"github.com/latchkey/latchkey/db"
+)
+
+// The self-serve tests run against a real Samba AD domain controller with a
+// running latchkey-agent (app/apptest/adsite): Ann Smith (asmith) is
+// imported with her email and mobile and self-serve on, and every reset is
+// checked in the directory by binding as her.
+
+const ssOldPassword = "Old-Passw0rd!"
+
+type ssE2E struct {
+	env  *apptest.Env
+	f    *apptest.Fixture
+	site *adsite.Site
+	ann  *enduser.EndUser
+	push *pushtest.Server
+}
+
+func newSelfServeE2E(t *testing.T) *ssE2E {
+	t.Helper()
+	env := apptest.New(t, db.SQLite, apptest.Options{Configure: func(c *config.Config) { c.PushAnyEndpoint = true }})
+	f := env.Setup("Acme IT")
+	site := adsite.Start(t, env, f)
+	ou := site.DC.CreateOU(t, "Staff")
+	site.DC.CreateUser(t, ou, "asmith", samba.UserOpts{First: "Ann", Last: "Smith", Mail: "ann@globex.test", Mobile: "+64215550199", Password: ssOldPassword})
+	site.Import(true)
+	u, err := enduser.Get(context.Background(), env.App.DB.Bun, f.Tenant.ID, site.EndUserID("asmith"))
+	require.NoError(t, err)
+	require.True(t, u.SelfServeEnabled)
+	require.Equal(t, enduser.StatusRegistered, u.Status())
+	return &ssE2E{env: env, f: f, site: site, ann: u}
+}
+
+// phone is a phone-sized browser.
+func (s *ssE2E) phone(t *testing.T) *page {
+	t.Helper()
+	p := newPage(t, s.env.URL)
+	p.viewport(375, 812)
+	return p
+}
+
+var e2eCode = regexp.MustCompile(`\b\d{6}\b`)
+
+// code waits for the newest self-serve code to `to` (SMS: once the job put
+// it in the outbox; email: in its data) newer than since.
+func (s *ssE2E) code(t *testing.T, to string, since time.Time) string {
+	t.Helper()
+	var code string
+	apptest.WaitFor(t, 30*time.Second, func() bool {
+		var ms []notify.Message
+		require.NoError(t, s.env.App.DB.Bun.NewSelect().Model(&ms).Where("to_addr = ? AND kind = ? AND created_at >= ?", to, "selfserve_code", since.UTC().Add(-time.Second)).
+			Order("created_at DESC").Limit(1).Scan(context.Background()))
+		if len(ms) == 0 {
+			return false
+		}
+		text := ms[0].BodyText
+		if ms[0].Channel == "email" {
+			text = ms[0].Data
+		}
+		code = e2eCode.FindString(text)
+		return code != ""
+	}, "a self-serve code to %s", to)
+	return code
+}
+
+// identify starts a flow on the phone and chooses how to prove it.
+func (s *ssE2E) identify(t *testing.T, p *page, purpose, typed, channel string) {
+	t.Helper()
+	p.open("/self-serve")
+	p.wait(tid("ss-start"))
+	p.click(tid("ss-go-" + purpose))
+	p.fill(tid("ss-identity"), typed)
+	p.click(tid("ss-identify-submit"))
+	p.wait(tid("ss-methods"))
+	p.click(tid("ss-method-" + channel))
+}
+
+// enterCode types a code on the code page.
+func enterCode(p *page, code string) {
+	p.t.Helper()
+	p.wait(tid("ss-code-page"))
+	p.fill(tid("ss-code"), code)
+	p.click(tid("ss-code-submit"))
+}
+
+// choosePassword types a new password, waits for the live check's verdict,
+// and submits.
+func choosePassword(p *page, pw string) {
+	p.t.Helper()
+	p.wait(tid("ss-password-form"))
+	p.fill(tid("ss-password"), pw)
+	p.wait(tid("ss-check-ok"))
+	p.click(tid("ss-password-submit"))
+}
+
+// requireBind checks in the directory that Ann signs in with pw. (Samba
+// keeps accepting the previous password for an hour, its "old password
+// allowed period", so the old one is not checked.)
+func (s *ssE2E) requireBind(t *testing.T, pw string) {
+	t.Helper()
+	require.NoError(t, s.site.Bind("asmith", pw), "the directory accepts the new password")
+}
+
+// TestBrowserSelfServeResetBySMS resets Ann's password on a phone with an
+// SMS code: a weak password is flagged as she types, the directory refuses
+// one its current policy forbids (stricter than the last import saw), the
+// next one works, and she can sign in with it.
+func TestBrowserSelfServeResetBySMS(t *testing.T) {
+	t.Parallel()
+	s := newSelfServeE2E(t)
+	p := s.phone(t)
+	since := time.Now()
+	s.identify(t, p, "reset", "asmith", "sms")
+	p.screenshot("selfserve-code")
+	enterCode(p, s.code(t, s.ann.Mobile, since))
+
+	p.wait(tid("ss-password-form"))
+	require.Contains(t, p.text(tid("ss-rules")), "At least 7 characters")
+	p.fill(tid("ss-password"), "password1")
+	p.wait(tid("ss-check-warn"))
+	warn := p.text(tid("ss-check-warn"))
+	require.Contains(t, warn, "three of")
+	require.Contains(t, warn, "most common passwords")
+	p.screenshot("selfserve-password-warning")
+
+	// The directory now wants 14 characters; Latchkey's copy of the policy
+	// (from the import) still says 7: the directory's refusal is shown.
+	s.site.DC.SetPasswordSettings(t, "--min-pwd-length=14")
+	choosePassword(p, "Maple-Orbit7!")
+	p.wait(tid("ss-failed"))
+	require.Contains(t, p.text(tid("ss-failed-message")), "14")
+	p.screenshot("selfserve-refused")
+	p.click(tid("ss-try-again"))
+	const good = "Maple-Orbit-Sandy-Thumb7"
+	choosePassword(p, good)
+	p.wait(tid("ss-done"))
+	require.Contains(t, p.text(tid("ss-done")), "Your password is changed.")
+	p.screenshot("selfserve-done")
+	s.requireBind(t, good)
+
+	u, err := enduser.Get(context.Background(), s.env.App.DB.Bun, s.f.Tenant.ID, s.ann.ID)
+	require.NoError(t, err)
+	require.Equal(t, enduser.StatusAccessed, u.Status())
+	var detail string
+	require.NoError(t, s.env.App.DB.Bun.NewSelect().Table("audit_events").Column("detail").
+		Where("action = 'enduser.password_reset' AND result = 'ok' AND target_id = ?", s.ann.ID).Scan(context.Background(), &detail))
+	require.Contains(t, detail, "self-serve")
+}
+
+// TestBrowserSelfServeUnlock unlocks Ann's locked account with an email
+// code: the password stays, and works again.
+func TestBrowserSelfServeUnlock(t *testing.T) {
+	t.Parallel()
+	s := newSelfServeE2E(t)
+	s.site.DC.SetPasswordSettings(t, "--account-lockout-threshold=3")
+	s.site.DC.LockOut(t, "asmith")
+	require.True(t, errors.Is(s.site.Bind("asmith", ssOldPassword), ad.KindLocked))
+
+	p := s.phone(t)
+	since := time.Now()
+	s.identify(t, p, "unlock", "ann@globex.test", "email")
+	enterCode(p, s.code(t, s.ann.Email, since))
+	p.wait(tid("ss-unlock-form"))
+	p.click(tid("ss-unlock-submit"))
+	p.wait(tid("ss-done"))
+	require.Contains(t, p.text(tid("ss-done")), "Your account is unlocked.")
+	p.screenshot("selfserve-unlocked")
+	require.NoError(t, s.site.Bind("asmith", ssOldPassword), "unlocked, same password")
+}
+
+// TestBrowserSelfServeResetByPush resets with a push approval: Ann's phone
+// is enrolled with a push subscription (pushtest: a local push service, see
+// verify_test.go's note), the reset page waits with a countdown, the
+// approval page opens in another tab of the same phone, and the waiting tab
+// moves on by itself.
+func TestBrowserSelfServeResetByPush(t *testing.T) {
+	t.Parallel()
+	s := newSelfServeE2E(t)
+	s.push = pushtest.New(t)
+	ctx := context.Background()
+	pub, err := s.env.App.Web.Push.PublicKey(ctx)
+	require.NoError(t, err)
+	ps := s.push.Subscribe(t, pub)
+	var cred string
+	require.NoError(t, s.env.App.DB.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		cred, _, err = s.env.App.Web.Devices.Enrol(ctx, tx, s.f.Tenant.ID, s.ann.ID, "iPhone · Safari",
+			&webpush.SubscriptionInput{Endpoint: ps.Endpoint, P256dh: ps.P256dh, Auth: ps.Auth, UserAgent: "Mozilla/5.0 (iPhone)"})
+		return err
+	}))
+	p := s.phone(t)
+	yes := true
+	_, err = chromedp.Call(p.ctx, network.SetCookie, network.SetCookieParams{
+		Name: device.CookieName, Value: cred, URL: s.env.URL + device.CookiePath + "/", Path: device.CookiePath,
+		HTTPOnly: &yes, SameSite: network.CookieSameSiteStrict,
+	})
+	require.NoError(t, err)
+
+	s.identify(t, p, "reset", "asmith", "push")
+	p.wait(tid("ss-push-waiting"))
+	p.waitFor(`/left$/.test(document.querySelector('[data-testid="ss-countdown"]').textContent)`)
+	p.screenshot("selfserve-push-waiting")
+
+	apptest.WaitFor(t, 20*time.Second, func() bool { return len(s.push.Messages()) == 1 }, "the push")
+	var pl webpush.Payload
+	require.NoError(t, json.Unmarshal(s.push.Messages()[0].Payload, &pl))
+	approval := strings.TrimPrefix(pl.URL, "http://latchkey.test")
+	require.True(t, strings.HasPrefix(approval, "/self-serve/verify/"), pl.URL)
+
+	// The notification opens the approval page in another tab of the phone.
+	tabCtx, cancel := chromedp.NewContext(p.ctx)
+	defer cancel()
+	other := &page{t: t, ctx: tabCtx, url: p.url}
+	other.open(approval)
+	other.click(tid("approve-yes"))
+	other.wait(tid("approve-done"))
+
+	// The waiting tab moves on to the new password by itself.
+	choosePassword(p, "Cedar-Lunar-Pilot-Mango4")
+	p.wait(tid("ss-done"))
+	s.requireBind(t, "Cedar-Lunar-Pilot-Mango4")
+}
+
+// TestBrowserSelfServeEnrolment follows the welcome email's link on a phone:
+// a code to the mobile on record, then an authenticator app, then this phone
+// as a device; a reset the next day uses the authenticator app.
+func TestBrowserSelfServeEnrolment(t *testing.T) {
+	t.Parallel()
+	s := newSelfServeE2E(t)
+	ctx := context.Background()
+	require.NoError(t, s.env.App.Web.Onboarding.DeliverWelcome(ctx, s.ann.ID, time.Time{}))
+	var data string
+	require.NoError(t, s.env.App.DB.Bun.NewSelect().Table("messages").Column("data").Where("kind = ?", enduser.WelcomeKind).Scan(ctx, &data))
+	i := strings.Index(data, "/welcome/")
+	require.Positive(t, i)
+	link := data[i : i+strings.IndexByte(data[i:], '"')]
+
+	p := s.phone(t)
+	p.open(link)
+	p.wait(tid("welcome-page"))
+	require.Equal(t, "+64 ••• ••• 199", p.text(tid("masked-mobile")))
+	p.screenshot("enrol-welcome")
+	since := time.Now()
+	p.click(tid("welcome-method-sms"))
+	enterCode(p, s.code(t, s.ann.Mobile, since))
+
+	// The SMS code proved the number: straight on to the authenticator app.
+	p.wait(tid("welcome-authenticator"))
+	p.wait(tid("welcome-qr"))
+	ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`document.querySelector('[data-testid="welcome-qr"]').naturalWidth > 0`))
+	require.NoError(t, err)
+	require.True(t, ok, "the QR code loads")
+	p.screenshot("enrol-authenticator")
+	p.click(chromedp.CSS(`details summary`))
+	secret := strings.ReplaceAll(p.text(tid("welcome-secret")), " ", "")
+	code, err := totp.GenerateCode(secret, time.Now())
+	require.NoError(t, err)
+	p.fill(tid("welcome-totp"), code)
+	p.click(tid("welcome-totp-submit"))
+
+	// This phone as a device (the browser's own push service is out of
+	// reach here: the page offers it, and Done goes on).
+	p.wait(tid("welcome-device"))
+	p.click(tid("welcome-device-enrol"))
+	p.wait(tid("welcome-push-allow"))
+	p.screenshot("enrol-device")
+	p.click(tid("welcome-skip-device"))
+	p.wait(tid("welcome-thanks"))
+	require.Equal(t, "+64 ••• ••• 199", p.text(tid("saved-mobile")))
+	p.wait(tid("thanks-authenticator"))
+	p.screenshot("enrol-done")
+
+	u, err := enduser.Get(ctx, s.env.App.DB.Bun, s.f.Tenant.ID, s.ann.ID)
+	require.NoError(t, err)
+	require.Equal(t, enduser.StatusAccessed, u.Status())
+	require.NotNil(t, u.MobileConfirmedAt)
+	n, err := s.env.App.DB.Bun.NewSelect().Table("devices").Where("end_user_id = ? AND revoked_at IS NULL", s.ann.ID).Count(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+
+	// Later, a reset proven by the authenticator app (the next time step:
+	// the enrolment's code is spent).
+	r := s.phone(t)
+	s.identify(t, r, "reset", "asmith", "totp")
+	code, err = totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	require.NoError(t, err)
+	enterCode(r, code)
+	choosePassword(r, "Harbor-Quiet-Violet-Tulip8")
+	r.wait(tid("ss-done"))
+	s.requireBind(t, "Harbor-Quiet-Violet-Tulip8")
+}
