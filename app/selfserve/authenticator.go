@@ -214,11 +214,11 @@ func (s *Service) ConfirmAuthenticator(ctx context.Context, f *Flow, typed, ip s
 			if err != nil {
 				return fmt.Errorf("selfserve: decrypt authenticator: %w", err)
 			}
-			if _, err := credential.ValidateTOTP(typed, string(sec), now, 0); err != nil {
+			step, err := credential.ValidateTOTP(typed, string(sec), now, 0)
+			if err != nil {
 				wrong = true
 				return nil
 			}
-			step := credential.TOTPStep(now) + credential.TOTPSkew // codes up to now are spent
 			if _, err := tx.NewUpdate().Model((*authenticatorRow)(nil)).Set("secret = ?", pending.Code).Set("last_step = ?", step).
 				Set("created_at = ?", now).Set("confirmed_at = ?", now).Where("end_user_id = ?", f.EndUserID).Exec(ctx); err != nil {
 				return fmt.Errorf("selfserve: replace authenticator: %w", err)
