@@ -6,6 +6,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -313,4 +314,41 @@ func TestBrowserSelfServeEnrolment(t *testing.T) {
 	choosePassword(r, "Harbor-Quiet-Violet-Tulip8")
 	r.wait(tid("ss-done"))
 	s.requireBind(t, "Harbor-Quiet-Violet-Tulip8")
+}
+
+// TestBrowserSelfServePageWeight measures, in Chromium with an empty cache,
+// what the self-serve start page transfers on first load (the page, its
+// stylesheet and scripts with htmx, the manifest and icons): at most 100 KB.
+func TestBrowserSelfServePageWeight(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, db.SQLite, apptest.Options{NoWorkers: true})
+	env.Setup("Acme IT")
+	p := newPage(t, env.URL)
+	p.viewport(375, 812)
+	var (
+		mu    sync.Mutex
+		total float64
+		urls  []string
+	)
+	reqs := map[network.RequestID]string{}
+	require.NoError(t, chromedp.Listen(p.ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			reqs[e.RequestID] = e.Request.URL
+		case *network.EventLoadingFinished:
+			total += e.EncodedDataLength
+			urls = append(urls, reqs[e.RequestID])
+		}
+	}))
+	p.open("/self-serve")
+	p.wait(tid("ss-start"))
+	p.waitFor(`!!window.htmx`)
+	time.Sleep(500 * time.Millisecond) // the manifest and icons come after load
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("first load of /self-serve: %.1f KB transferred in %d responses: %v", total/1024, len(urls), urls)
+	require.LessOrEqual(t, total, 100*1024.0)
+	require.Greater(t, total, 50*1024.0, "htmx itself is counted")
 }
