@@ -34,8 +34,9 @@ func (s *Server) resetPanel(c echo.Context, p dirv.EndUserProps) (templ.Componen
 	if !p.Directory {
 		return nil, nil
 	}
-	props := rpv.Props{CSRF: p.CSRF, EndUserID: p.ID, Ready: p.Ready, NotReady: p.NotReadyReason, Locked: p.Locked,
-		Field: rpv.FieldProps{EndUserID: p.ID, Check: rpv.CheckProps{Empty: true}}}
+	base := "/end-users/" + p.ID
+	props := rpv.Props{CSRF: p.CSRF, EndUserID: p.ID, Base: base, Ready: p.Ready, NotReady: p.NotReadyReason, Locked: p.Locked,
+		Field: rpv.FieldProps{EndUserID: p.ID, Base: base, Check: rpv.CheckProps{Empty: true}}}
 	if p.Ready {
 		r, err := s.SelfServe.Rules(c.Request().Context(), actor(c).TenantID, p.ID)
 		if err != nil {
@@ -144,5 +145,7 @@ func (h *resetPanelHandler) generate(c echo.Context) error {
 		what = fmt.Sprintf("passphrase, %d %s words, about %d bits", words, o.List, int(math.Round(password.PassphraseBits(o, words))))
 	}
 	noStore(c)
-	return h.s.partial(c, http.StatusOK, rpv.Field(rpv.FieldProps{EndUserID: c.Param("id"), Value: pw, Generated: what, Check: panelCheck(r, pw)}))
+	base := strings.TrimSuffix(c.Request().URL.Path, "/password/generate") // where the panel's routes are mounted
+	return h.s.partial(c, http.StatusOK, rpv.Field(rpv.FieldProps{EndUserID: c.Param("id"), Base: base, Value: pw, Generated: what,
+		Check: panelCheck(r, pw)}))
 }

@@ -14,6 +14,9 @@ import "strconv"
 type Props struct {
 	CSRF      string
 	EndUserID string
+	// Base is where the panel's routes are: "/end-users/<id>" on the end
+	// user's page (a PSA pod may mount the same handlers elsewhere).
+	Base string
 	// Ready: a directory account with a working connection; else NotReady
 	// says why nothing can be done here.
 	Ready    bool
@@ -40,6 +43,7 @@ type Separator struct {
 // FieldProps is the password field with its live check.
 type FieldProps struct {
 	EndUserID string
+	Base      string // as Props.Base
 	// Value is a generated password, shown in clear; "" for a typed one.
 	Value string
 	// Generated describes a generated password ("passphrase, 4 words, about
