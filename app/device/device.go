@@ -133,29 +133,17 @@ func (s *Service) Enrol(ctx context.Context, tx *db.Tx, tenantID, endUserID, lab
 
 // EnrolWith is Enrol with the user agent and the address of the request.
 func (s *Service) EnrolWith(ctx context.Context, tx *db.Tx, in EnrolInput) (string, *Device, error) {
-	var eu struct {
-		CustomerID, FirstName, LastName, Username string
-	}
-	err := tx.NewSelect().Table("end_users").Column("customer_id", "first_name", "last_name", "username").
-		Where("tenant_id = ? AND id = ?", in.TenantID, in.EndUserID).Scan(ctx, &eu.CustomerID, &eu.FirstName, &eu.LastName, &eu.Username)
-	if errors.Is(err, sql.ErrNoRows) || in.TenantID == "" {
-		return "", nil, apperr.New(apperr.NotFound, "This end user does not exist.")
-	}
+	a, customerID, name, err := endUserActor(ctx, tx, in.TenantID, in.EndUserID, in.IP)
 	if err != nil {
-		return "", nil, fmt.Errorf("device: end user: %w", err)
+		return "", nil, err
 	}
-	name := strings.TrimSpace(eu.FirstName + " " + eu.LastName)
-	if name == "" {
-		name = eu.Username
-	}
-	a := audit.Actor{TenantID: in.TenantID, Name: name + " (end user)", IP: in.IP}
 	tok, hash, err := credential.NewToken()
 	if err != nil {
 		return "", nil, err
 	}
 	now := s.now()
 	d := &Device{
-		ID: db.NewID(), TenantID: in.TenantID, CustomerID: eu.CustomerID, EndUserID: in.EndUserID, CredentialHash: hash,
+		ID: db.NewID(), TenantID: in.TenantID, CustomerID: customerID, EndUserID: in.EndUserID, CredentialHash: hash,
 		Label: clip(in.Label, 100), UserAgent: clip(in.UserAgent, 500), CreatedAt: now, LastUsedAt: &now,
 	}
 	if in.Subscription != nil {
@@ -204,7 +192,11 @@ func (s *Service) SetSubscription(ctx context.Context, d *Device, ip string, sub
 		if sub.UserAgent == "" {
 			sub.UserAgent = cur.UserAgent
 		}
-		saved, err := s.d.Push.SaveTx(ctx, tx, audit.Actor{TenantID: d.TenantID, Name: "End user", IP: ip}, cur.EndUserID, sub)
+		a, _, _, err := endUserActor(ctx, tx, cur.TenantID, cur.EndUserID, ip)
+		if err != nil {
+			return err
+		}
+		saved, err := s.d.Push.SaveTx(ctx, tx, a, cur.EndUserID, sub)
 		if err != nil {
 			return err
 		}
@@ -220,6 +212,25 @@ func (s *Service) SetSubscription(ctx context.Context, d *Device, ip string, sub
 		return nil, err
 	}
 	return d, nil
+}
+
+// endUserActor is the end user as the actor of the audit trail, with their
+// customer and name. Errors: NotFound (no such end user in the tenant).
+func endUserActor(ctx context.Context, tx *db.Tx, tenantID, endUserID, ip string) (audit.Actor, string, string, error) {
+	var customerID, first, last, username string
+	err := tx.NewSelect().Table("end_users").Column("customer_id", "first_name", "last_name", "username").
+		Where("tenant_id = ? AND id = ?", tenantID, endUserID).Scan(ctx, &customerID, &first, &last, &username)
+	if errors.Is(err, sql.ErrNoRows) || tenantID == "" {
+		return audit.Actor{}, "", "", apperr.New(apperr.NotFound, "This end user does not exist.")
+	}
+	if err != nil {
+		return audit.Actor{}, "", "", fmt.Errorf("device: end user: %w", err)
+	}
+	name := strings.TrimSpace(first + " " + last)
+	if name == "" {
+		name = username
+	}
+	return audit.Actor{TenantID: tenantID, Name: name + " (end user)", IP: ip}, customerID, name, nil
 }
 
 // errNoDevice is the one answer for a missing, unknown or revoked credential.
