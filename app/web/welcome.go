@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/app/apperr"
@@ -350,7 +351,7 @@ func (h *welcomeHandler) showAuthenticator(c echo.Context) error {
 		return h.enrolError(c, err)
 	}
 	return h.ss().render(c, http.StatusOK, e.Tenant, "Authenticator app", welcomev.Authenticator(welcomev.AuthenticatorProps{
-		CSRF: h.s.csrfToken(c), Secret: groupSecret(a.Secret), Replaces: a.Confirmed}))
+		CSRF: h.s.csrfToken(c), URL: templ.SafeURL(a.URL), Secret: groupSecret(a.Secret), Replaces: a.Confirmed}))
 }
 
 // authenticatorQR is the QR code of the authenticator app being added.
@@ -384,7 +385,7 @@ func (h *welcomeHandler) confirmAuthenticator(c echo.Context) error {
 			return h.enrolError(c, aerr)
 		}
 		return h.ss().render(c, http.StatusUnprocessableEntity, e.Tenant, "Authenticator app", welcomev.Authenticator(welcomev.AuthenticatorProps{
-			CSRF: h.s.csrfToken(c), Secret: groupSecret(a.Secret), Replaces: a.Confirmed, Error: fieldsOrMessage(err, "code")["code"]}))
+			CSRF: h.s.csrfToken(c), URL: templ.SafeURL(a.URL), Secret: groupSecret(a.Secret), Replaces: a.Confirmed, Error: fieldsOrMessage(err, "code")["code"]}))
 	}
 	if err != nil {
 		return h.enrolError(c, err)

@@ -154,6 +154,7 @@ func TestWelcomeEnrolment(t *testing.T) {
 		require.Equal(t, "/self-serve/enrol/authenticator", res.Header.Get("Location"))
 		res = c.Get("/self-serve/enrol/authenticator")
 		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, `href="otpauth://totp/Acme%20IT:ann@globex.example?`, "on the phone itself: a link that opens the app")
 		secret := regexp.MustCompile(`data-testid="welcome-secret">([A-Z2-7 ]+)<`).FindStringSubmatch(res.Body)
 		require.NotNil(t, secret, res.Body)
 		qr := c.Get("/self-serve/enrol/authenticator/qr.png")

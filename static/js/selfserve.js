@@ -5,7 +5,7 @@
  * app's app.js is not loaded there: the pages stay light). The CSP forbids
  * inline scripts, so every behaviour is opted into with a data attribute.
  *
- *   data-reveal="#input"   toggle a password input's visibility (aria-pressed)
+ *   data-reveal="#input"   toggle a password input's visibility (aria-pressed, Show/Hide)
  *   data-deadline="ms"     count down to the Unix time in ms ("1:05 left")
  *   button[data-busy]      on submit: disable the button, show its text
  *   [data-push-subscribe]  (static/js/push.js) on success go to data-next;
@@ -27,7 +27,7 @@
     var show = input.type === 'password';
     input.type = show ? 'text' : 'password';
     btn.setAttribute('aria-pressed', show ? 'true' : 'false');
-    btn.setAttribute('aria-label', show ? 'Hide password' : 'Show password');
+    btn.textContent = show ? 'Hide' : 'Show';
   });
 
   function tick() {
