@@ -569,10 +569,13 @@ func (s *Service) create(ctx context.Context, tx *db.Tx, a audit.Actor, t *targe
 		if err != nil {
 			return nil, err
 		}
+		body := a.Name + " is verifying your identity. Tap to approve or deny."
+		if v.SelfServe() {
+			body = "Someone is using " + t.TenantName + "'s self-serve pages as you. Tap to approve or deny."
+		}
 		deliveries, err := s.d.Push.Push(ctx, tx, a.TenantID, u.ID, webpush.Payload{
-			Title: t.TenantName + ": is this you?",
-			Body:  a.Name + " is verifying your identity. Tap to approve or deny.",
-			URL:   ApprovalPath(v.ID), ID: v.ID, Kind: "verification",
+			Title: t.TenantName + ": is this you?", Body: body,
+			URL: ApprovalPath(v.ID), ID: v.ID, Kind: "verification",
 		}, s.d.PushTimeout, webpush.UrgencyHigh)
 		switch {
 		case errors.Is(err, webpush.ErrNoSubscription):

@@ -178,6 +178,10 @@ func (v *Verification) StateAt(now time.Time) State {
 	return v.State
 }
 
+// SelfServe reports whether the end user started the verification on the
+// self-serve pages (proving it is them), not a technician (a login).
+func (v *Verification) SelfServe() bool { return v.RequestedByID == "" }
+
 // Choices are the numbers the phone offers with number matching.
 func (v *Verification) Choices() []string {
 	if v.MatchChoices == "" {

@@ -536,7 +536,7 @@ func (h *verifyHandler) noDevice(c echo.Context) error {
 func (h *verifyHandler) approveProps(c echo.Context, r *verify.Request) verifyv.ApproveProps {
 	v := r.Verification
 	p := verifyv.ApproveProps{
-		CSRF: h.s.csrfToken(c), Action: verify.ApprovalPath(v.ID), MSP: r.MSP, Technician: r.Technician, Customer: r.Customer,
+		CSRF: h.s.csrfToken(c), Action: verify.ApprovalPath(v.ID), MSP: r.MSP, Technician: r.Technician, SelfServe: v.SelfServe(), Customer: r.Customer,
 		EndUserName: r.EndUserName, State: string(r.State), Reason: v.Reason, PushCode: v.Method == verify.MethodPushCode, Code: r.Code,
 		Choices: v.Choices(), DeadlineMS: v.ExpiresAt.UnixMilli(), NowMS: h.s.Now().UnixMilli(),
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/latchkey/latchkey/app/apptest"
+	"github.com/latchkey/latchkey/app/audit"
 	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/customer"
 	"github.com/latchkey/latchkey/app/device"
@@ -576,4 +577,21 @@ func TestVerifyRepeatedFailuresBlockAndAlert(t *testing.T) {
 		res = s.tc.PostForm("/end-users/"+s.user.ID+"/verify", url.Values{"method": {"email"}}, htmx("#verify-panel")...)
 		require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
 	})
+}
+
+func TestVerifySelfServePushSaysSo(t *testing.T) {
+	t.Parallel()
+	s := vfNew(t, db.SQLite, nil)
+	phone, _ := s.enrol(t, s.user, true)
+	// The self-serve pages start a push as the end user (no login).
+	v, err := s.env.App.Web.Verify.Start(context.Background(),
+		audit.Actor{TenantID: s.f.Tenant.ID, Name: "Dana Scully (end user, self-serve)", IP: "192.0.2.8"}, s.user.ID, "push")
+	require.NoError(t, err)
+	require.True(t, v.SelfServe())
+	apptest.WaitFor(t, 20*time.Second, func() bool { return len(s.push.Messages()) == 1 }, "the push")
+	require.Contains(t, string(s.push.Messages()[0].Payload), "self-serve pages as you")
+	res := phone.Get("/self-serve/verify/" + v.ID)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	bodyHas(t, res.Body, "Someone is using Acme IT's self-serve pages as Dana Scully")
+	bodyLacks(t, res.Body, "is asking")
 }

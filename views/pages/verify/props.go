@@ -116,6 +116,7 @@ type ApproveProps struct {
 	MSP            string
 	Logo           templ.SafeURL // data: URL, "" when none
 	Technician     string
+	SelfServe      bool // the end user started it on the self-serve pages
 	Customer       string
 	EndUserName    string
 	State          string // a verify.State value
