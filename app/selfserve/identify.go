@@ -152,6 +152,9 @@ func (s *Service) Start(ctx context.Context, tenantID, purpose, typed, ip string
 		if !on {
 			return errTenantOff()
 		}
+		if err := prune(ctx, tx, tenantID, now); err != nil {
+			return err
+		}
 		acc, err := match(ctx, tx, tenantID, typed)
 		if err != nil {
 			return err

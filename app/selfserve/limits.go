@@ -100,3 +100,29 @@ func requireOpen(ctx context.Context, tx *db.Tx, f *Flow, now time.Time) error {
 	}
 	return nil
 }
+
+// keepFor is how long proofs and rate-limit events are kept (the longest
+// window that counts them is a day).
+const keepFor = 48 * time.Hour
+
+// pruneBatch bounds the rows one prune deletes of each table.
+const pruneBatch = 200
+
+// prune deletes the tenant's oldest proofs, events and ended blocks (a
+// batch of each): Start calls it, so that what decoy flows leave behind
+// does not pile up. It runs the same statements whatever was typed.
+func prune(ctx context.Context, tx *db.Tx, tenantID string, now time.Time) error {
+	before := now.Add(-keepFor)
+	for _, q := range []string{
+		"DELETE FROM selfserve_events WHERE id IN (SELECT id FROM selfserve_events WHERE tenant_id = ? AND created_at < ? LIMIT ?)",
+		"DELETE FROM selfserve_proofs WHERE id IN (SELECT id FROM selfserve_proofs WHERE tenant_id = ? AND created_at < ? LIMIT ?)",
+	} {
+		if _, err := tx.ExecContext(ctx, q, tenantID, before, pruneBatch); err != nil {
+			return fmt.Errorf("selfserve: prune: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM selfserve_blocks WHERE tenant_id = ? AND blocked_until < ?", tenantID, before); err != nil {
+		return fmt.Errorf("selfserve: prune blocks: %w", err)
+	}
+	return nil
+}

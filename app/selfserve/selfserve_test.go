@@ -251,10 +251,19 @@ func TestSendsPerHour(t *testing.T) {
 			require.Equal(t, apperr.RateLimited, apperr.CodeOf(err), "blocked: %s", typed)
 		}
 		require.Equal(t, 2, x.audits("selfserve.blocked", audit.ResultDenied))
-		// A day later, open again.
+		// A day later, open again; two days later, the old proofs and
+		// counters are gone.
 		x.env.Clock.Set(time.Now().Add(selfserve.BlockFor + time.Hour))
 		_, err := x.svc.Start(ctx, x.f.Tenant.ID, selfserve.PurposeReset, "ann", "")
 		require.NoError(t, err)
+		x.env.Clock.Set(time.Now().Add(selfserve.BlockFor + 50*time.Hour))
+		_, err = x.svc.Start(ctx, x.f.Tenant.ID, selfserve.PurposeReset, "ann", "")
+		require.NoError(t, err)
+		for table, want := range map[string]int{"selfserve_proofs": 0, "selfserve_events": 1, "selfserve_blocks": 0} {
+			n, err := x.env.App.DB.Bun.NewSelect().Table(table).Count(ctx)
+			require.NoError(t, err)
+			require.EqualValues(t, want, n, table)
+		}
 	})
 }
 
