@@ -16,6 +16,11 @@
 // app.js contains no inline-script requirements, so it works under a strict
 // Content-Security-Policy (script-src 'self').
 //
+// The end users' self-serve pages (views/pages/selfserve) are lighter: they
+// load css/selfserve.css, htmx and js/selfserve.js only. manifest.webmanifest
+// (with img/icon-*.png) makes them installable; the web layer serves it at
+// /self-serve/manifest.webmanifest with the MSP's name.
+//
 // Vendored versions and checksums are recorded in vendor/VERSIONS.md.
 package static
 
