@@ -43,10 +43,14 @@ const gridBenchView = "/end-users?status=registered&sort=expires"
 // BenchmarkGrid seeds a tenant with 100,000 end users (demo data: one
 // customer of exactly 10,000, the rest over 99 more) on each database, then
 // prints the grid's figures: p50/p95 latency of a page with a filter and a
-// sort (sequential requests on a warm server), SQL statements per request,
-// throughput at 32 concurrent clients against /healthz in the same run, and
-// "select all matching" + enable for the 10,000 end users of one customer.
-// Run: go test -run '^$' -bench Grid -benchtime 1x ./app/
+// sort and of a few other views (sequential requests on a warm server),
+// fresh "N matching" totals and searches without HTTP, SQL statements per
+// request, throughput at 32 concurrent clients against /healthz in the same
+// run (three rounds, with the CPU each request used), and "select all
+// matching" + enable for the 10,000 end users of one customer (the request,
+// then the grid's refresh apart).
+// Run: go test -run '^$' -bench 'Grid$' -benchtime 1x ./app/
+// (LATCHKEY_GRID_CPUPROFILE=DIR writes a CPU profile of the throughput run.)
 func BenchmarkGrid(b *testing.B) {
 	for _, dia := range dbtest.Dialects {
 		b.Run(string(dia), func(b *testing.B) { benchGrid(b, dia) })
