@@ -313,7 +313,7 @@ func TestNoticeLockoutOncePerLockout(t *testing.T) {
 			require.Equal(t, []string{"Acme IT: your account is locked"}, got)
 			var m notify.Message
 			require.NoError(t, env.App.DB.Bun.NewSelect().Model(&m).Where("kind = ?", notice.MessageKindLockout).Scan(ctx))
-			require.Contains(t, m.BodyText, "http://latchkey.test/selfserve")
+			require.Contains(t, m.BodyText, "http://latchkey.test/self-serve/unlock")
 			require.Contains(t, m.BodyText, "Acme IT")
 
 			// Unlocked, locked again the next day: a second notice.
@@ -372,7 +372,7 @@ func TestNoticeSMSStop(t *testing.T) {
 			day(5)
 			require.Len(t, texts(), 1)
 			require.Contains(t, texts()[0], "Acme IT: your password for ann expires in 5 days (Sat 20 Jun 18:00 UTC)")
-			require.Contains(t, texts()[0], "http://latchkey.test/selfserve")
+			require.Contains(t, texts()[0], "http://latchkey.test/self-serve/reset")
 			reply("STOP")
 			day(4)
 			day(3)

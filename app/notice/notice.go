@@ -59,9 +59,13 @@ const (
 	MaxDaysBefore     = 30
 )
 
-// SelfServePath is where notices send end users: the self-serve start page
-// (under LATCHKEY_BASE_URL).
-const SelfServePath = "/selfserve"
+// Where notices send end users (the self-serve pages, under
+// LATCHKEY_BASE_URL): an expiry notice to reset the password, a lockout
+// notice to unlock the account.
+const (
+	ResetPath  = "/self-serve/reset"
+	UnlockPath = "/self-serve/unlock"
+)
 
 // dayLayout is the layout of a local day (notices.day, notice_runs.day).
 const dayLayout = "2006-01-02"

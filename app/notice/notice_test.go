@@ -2,6 +2,7 @@ package notice_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -347,7 +348,7 @@ func TestSendChannelsAndRechecks(t *testing.T) {
 		require.Contains(t, email.Subject, "Acme IT")
 		require.Contains(t, email.Subject, "in 3 days")
 		require.Contains(t, email.Data, "Thursday 4 June 2026 at 16:45 EDT")
-		require.Contains(t, email.Data, `"action_url":"https://latchkey.test/selfserve"`)
+		require.Contains(t, email.Data, `"action_url":"https://latchkey.test/self-serve/reset"`)
 		// A retry after the commit sends nothing more.
 		again, err := f.svc.Send(ctx, n.ID)
 		require.NoError(t, err)
@@ -609,5 +610,65 @@ func TestPreview(t *testing.T) {
 		res, err := f.svc.Sweep(ctx)
 		require.NoError(t, err)
 		require.Zero(t, res.Planned)
+	})
+}
+
+// TestNoticesGoWithTheEndUser: deleting an end user, or its tenant (which
+// deletes its end users), deletes their notices.
+func TestNoticesGoWithTheEndUser(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		f := setup(t, d, "UTC", at("UTC", "2026-06-01 09:00"))
+		exp := ptr(at("UTC", "2026-06-03 12:00"))
+		ann := f.user(t, user{username: "ann", expires: exp})
+		ben := f.user(t, user{username: "ben", expires: exp})
+		_, err := f.svc.Sweep(ctx)
+		require.NoError(t, err)
+		count := func() int64 {
+			n, err := d.Bun.NewSelect().Table("notices").Count(ctx)
+			require.NoError(t, err)
+			return int64(n)
+		}
+		require.EqualValues(t, 2, count())
+		_, err = d.Bun.NewDelete().Table("end_users").Where("id = ?", ann).Exec(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, count())
+		require.Len(t, f.notices(t, ben), 1)
+		_, err = d.Bun.NewDelete().Table("tenants").Where("id = ?", f.tenant.ID).Exec(ctx)
+		require.NoError(t, err)
+		require.Zero(t, count())
+	})
+}
+
+// TestSweepGroupsCustomers: customers of a tenant in one time zone are
+// planned together in batches that span them; each gets its day recorded,
+// the end users' notices name their own customers.
+func TestSweepGroupsCustomers(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		f := setup(t, d, "Europe/Berlin", at("Europe/Berlin", "2026-06-01 09:30"))
+		second := f.customer(t, f.tenant.ID, "Initech", "Europe/Berlin")
+		empty := f.customer(t, f.tenant.ID, "Empty Co", "")
+		tokyo := f.customer(t, f.tenant.ID, "Tokyo KK", "Asia/Tokyo") // 16:30 there
+		want := map[string]string{}
+		for i, cu := range []string{f.cu.ID, second.ID, f.cu.ID, second.ID, second.ID, tokyo.ID, f.cu.ID} {
+			id := f.user(t, user{customerID: cu, tenantID: f.tenant.ID, username: fmt.Sprintf("u%d", i),
+				expires: ptr(at("Europe/Berlin", "2026-06-03 12:00").Add(time.Duration(i%2) * time.Hour))})
+			want[id] = cu
+		}
+		res, err := f.svc.Sweep(ctx)
+		require.NoError(t, err)
+		require.Equal(t, notice.SweepResult{Customers: 4, Planned: 7}, res)
+		for id, cu := range want {
+			ns := f.notices(t, id)
+			require.Len(t, ns, 1)
+			require.Equal(t, cu, ns[0].CustomerID)
+		}
+		var runs []string
+		require.NoError(t, d.Bun.NewSelect().Table("notice_runs").ColumnExpr("customer_id || ' ' || day").OrderExpr("1").Scan(ctx, &runs))
+		require.ElementsMatch(t, []string{f.cu.ID + " 2026-06-01", second.ID + " 2026-06-01", empty.ID + " 2026-06-01", tokyo.ID + " 2026-06-01"}, runs)
+		require.Equal(t, 7, f.sendJobs(t))
 	})
 }

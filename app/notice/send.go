@@ -270,7 +270,7 @@ func (s *Service) compose(n *Notice, t *target, now time.Time) composed {
 	if msp == "" {
 		msp = "Your IT provider"
 	}
-	link := s.d.Link(SelfServePath)
+	link := s.d.Link(ResetPath)
 	greeting := "Hello,"
 	if f := strings.TrimSpace(t.FirstName); f != "" {
 		greeting = "Hi " + f + ","
@@ -286,6 +286,7 @@ func (s *Service) compose(n *Notice, t *target, now time.Time) composed {
 
 	var c composed
 	if n.Kind == KindLockout {
+		link = s.d.Link(UnlockPath)
 		when := ""
 		if t.PasswordExpiresAt != nil {
 			when = " Your password expires " + longTime(*t.PasswordExpiresAt, loc) + "."

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/jobs/jobargs"
@@ -43,11 +46,23 @@ type dueCustomer struct {
 	LastDay    *string `bun:"last_day"` // notice_runs.day
 }
 
+// dueGroup is customers of one tenant whose day is due, in one time zone:
+// they share the local day and the window, so they are planned together.
+type dueGroup struct {
+	tenantID   string
+	zone       string
+	loc        *time.Location
+	today      string
+	daysBefore int
+	customers  []string
+}
+
 // candidate is an eligible end user whose password expires in the window.
 type candidate struct {
-	ID        string     `bun:"id"`
-	ExpiresAt time.Time  `bun:"password_expires_at"`
-	LastSetAt *time.Time `bun:"password_last_set_at"`
+	ID         string     `bun:"id"`
+	CustomerID string     `bun:"customer_id"`
+	ExpiresAt  time.Time  `bun:"password_expires_at"`
+	LastSetAt  *time.Time `bun:"password_last_set_at"`
 }
 
 // SweepResult counts what a sweep did.
@@ -56,30 +71,35 @@ type SweepResult struct {
 	Planned   int // notices planned (one send job each)
 }
 
-// customerPage is how many customers the sweep reads at a time.
+// customerPage is how many customers the sweep reads at a time (and the
+// most customers planned together).
 const customerPage = 500
 
 // Sweep plans today's expiry notices of every customer whose local time
 // (the customer's time zone, else the tenant's) has reached the tenant's
 // notification hour and whose day is not planned yet: one notice for each
 // eligible end user whose password expires on a local date from today to
-// today + the tenant's days-before, with its send job. A customer's day is
-// planned in batches (Deps.BatchSize end users, keyset over the expiry
-// index, one transaction each: notices inserted with ON CONFLICT DO NOTHING
-// on the once-a-day key, send jobs for the inserted ones only), so memory
-// stays flat and another process sweeping at the same time adds nothing.
-// The last batch records the day in notice_runs; an earlier day is never
-// planned again (a clock that jumps back), and a skipped day is not made up
-// (a clock that jumps forward sends one notice, for today). Customers of a
-// tenant whose switch is off, and archived customers, are skipped.
-// A failing customer does not stop the others; the errors are returned
-// together (the job is retried, and planning resumes where it stopped).
+// today + the tenant's days-before, with its send job. Due customers of a
+// tenant that share a time zone are planned together, in batches
+// (Deps.BatchSize end users, keyset over the expiry index, one transaction
+// each: notices inserted with ON CONFLICT DO NOTHING on the once-a-day key,
+// send jobs for the inserted ones only), so that memory stays flat, many
+// small customers cost no more than one large one, and another process
+// sweeping at the same time adds nothing. The last batch records the day of
+// each customer in notice_runs; an earlier day is never planned again (a
+// clock that jumps back), and a skipped day is not made up (a clock that
+// jumps forward sends one notice, for today). Customers of a tenant whose
+// switch is off, and archived customers, are skipped. A failing group does
+// not stop the others; the errors are returned together (the job is
+// retried, and planning resumes where it stopped).
 func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	now := s.now()
 	var (
-		res   SweepResult
-		errs  []error
-		after string
+		res            SweepResult
+		errs           []error
+		afterT, afterC string
+		groups         []*dueGroup
+		byKey          = map[[2]string]*dueGroup{}
 	)
 	for {
 		var page []dueCustomer
@@ -87,33 +107,46 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 			Join("JOIN tenants AS t ON t.id = c.tenant_id").
 			Join("LEFT JOIN notice_runs AS r ON r.customer_id = c.id").
 			ColumnExpr("c.id, c.tenant_id, c.time_zone, t.time_zone AS tenant_zone, t.notification_hour, t.notice_days_before, r.day AS last_day").
-			Where("c.archived_at IS NULL AND t.self_serve_enabled AND c.id > ?", after).
-			OrderExpr("c.id").Limit(int64(customerPage)).Scan(ctx, &page)
+			Where("c.archived_at IS NULL AND t.self_serve_enabled").
+			Where("(c.tenant_id, c.id) > (?, ?)", afterT, afterC).
+			OrderExpr("c.tenant_id, c.id").Limit(int64(customerPage)).Scan(ctx, &page)
 		if err != nil {
 			return res, errors.Join(append(errs, fmt.Errorf("notice: sweep customers: %w", err))...)
 		}
+		clear(byKey)
+		groups = groups[:0]
 		for _, c := range page {
-			if err := ctx.Err(); err != nil {
-				return res, errors.Join(append(errs, err)...)
-			}
 			loc, zone := location(c.TimeZone, c.TenantZone)
 			local := now.In(loc)
 			today := local.Format(dayLayout)
 			if local.Hour() < c.Hour || (c.LastDay != nil && *c.LastDay >= today) {
 				continue
 			}
-			n, err := s.planCustomer(ctx, c, loc, zone, today, now)
+			k := [2]string{c.TenantID, zone}
+			g := byKey[k]
+			if g == nil {
+				g = &dueGroup{tenantID: c.TenantID, zone: zone, loc: loc, today: today, daysBefore: c.DaysBefore}
+				byKey[k] = g
+				groups = append(groups, g)
+			}
+			g.customers = append(g.customers, c.ID)
+		}
+		for _, g := range groups {
+			if err := ctx.Err(); err != nil {
+				return res, errors.Join(append(errs, err)...)
+			}
+			n, err := s.planGroup(ctx, g, now)
 			res.Planned += n
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			res.Customers++
+			res.Customers += len(g.customers)
 		}
 		if len(page) < customerPage {
 			break
 		}
-		after = page[len(page)-1].ID
+		afterT, afterC = page[len(page)-1].TenantID, page[len(page)-1].ID
 	}
 	if res.Planned > 0 || len(errs) > 0 {
 		s.d.Log.InfoContext(ctx, "notice sweep", "customers", res.Customers, "planned", res.Planned, "errors", len(errs))
@@ -121,49 +154,31 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	return res, errors.Join(errs...)
 }
 
-// planCustomer plans one customer's expiry notices for the local day today
-// and records the day. It returns how many notices it inserted.
-func (s *Service) planCustomer(ctx context.Context, c dueCustomer, loc *time.Location, zone, today string, now time.Time) (int, error) {
-	lo, hi := dayStart(today, 0, loc), dayStart(today, c.DaysBefore+1, loc)
-	curAt, curID := lo, "" // keyset: (password_expires_at, id) after this
+// planGroup plans the expiry notices of a group of customers for their
+// local day and records the day. It returns how many notices it inserted.
+func (s *Service) planGroup(ctx context.Context, g *dueGroup, now time.Time) (int, error) {
+	b := &batcher{g: g, now: now, size: s.d.BatchSize,
+		lo: dayStart(g.today, 0, g.loc), hi: dayStart(g.today, g.daysBefore+1, g.loc)}
+	b.curAt = b.lo // keyset: (password_expires_at, id) after this
+	for d := 1; d <= g.daysBefore; d++ {
+		b.dayStarts = append(b.dayStarts, dayStart(g.today, d, g.loc))
+	}
 	total := 0
-	batch := s.d.BatchSize
-	rows := make([]candidate, 0, batch)
-	notices := make([]Notice, 0, batch)
-	params := make([]river.InsertManyParams, 0, batch)
-	ids := make([]string, 0, batch)
-	for done := false; !done; {
+	params := make([]river.InsertManyParams, 0, b.size)
+	for {
+		var scanned int
 		err := s.d.DB.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-			rows, notices, params, ids = rows[:0], notices[:0], params[:0], ids[:0]
-			if err := tx.NewSelect().TableExpr("end_users AS eu").
-				ColumnExpr("eu.id, eu.password_expires_at, eu.password_last_set_at").
-				Where("eu.customer_id = ?", c.ID).
-				Where("(eu.password_expires_at, eu.id) > (?, ?)", curAt, curID).
-				Where("eu.password_expires_at < ?", hi).
-				Where(eligibleSQL).
-				OrderExpr("eu.password_expires_at, eu.id").Limit(int64(batch)).
-				Scan(ctx, &rows); err != nil {
-				return fmt.Errorf("notice: sweep end users: %w", err)
+			var err error
+			if s.d.DB.Dialect == db.Postgres {
+				scanned, err = b.batchPostgres(ctx, tx)
+			} else {
+				scanned, err = b.batch(ctx, tx)
 			}
-			for _, r := range rows {
-				exp := r.ExpiresAt.UTC()
-				left := daysBetween(today, localDay(exp, loc))
-				if left < 0 || left > c.DaysBefore {
-					continue // cannot happen within [lo, hi); kept as a guard
-				}
-				notices = append(notices, Notice{
-					ID: db.NewID(), TenantID: c.TenantID, CustomerID: c.ID, EndUserID: r.ID, Kind: KindExpiry,
-					Day: today, TimeZone: zone, DaysLeft: left, ExpiresAt: &exp, LastSetAt: utcPtr(r.LastSetAt),
-					State: StatePending, PlannedAt: now,
-				})
+			if err != nil {
+				return err
 			}
-			if len(notices) > 0 {
-				if err := tx.NewInsert().Model(&notices).On("CONFLICT (end_user_id, kind, day) DO NOTHING").
-					Returning("id").Scan(ctx, &ids); err != nil {
-					return fmt.Errorf("notice: insert notices: %w", err)
-				}
-			}
-			for _, id := range ids {
+			params = params[:0]
+			for _, id := range b.ids {
 				params = append(params, sendParams(id, expiryPriority))
 			}
 			if len(params) > 0 {
@@ -171,32 +186,151 @@ func (s *Service) planCustomer(ctx context.Context, c dueCustomer, loc *time.Loc
 					return fmt.Errorf("notice: enqueue sends: %w", err)
 				}
 			}
-			if len(rows) < batch {
-				if err := s.finishDay(ctx, tx, c, today, total+len(ids), now); err != nil {
-					return err
-				}
+			if scanned < b.size {
+				return s.finishDay(ctx, tx, g, now)
 			}
 			return nil
 		})
 		if err != nil {
 			return total, err
 		}
-		total += len(ids)
-		if len(rows) < batch {
-			done = true
-		} else {
-			last := rows[len(rows)-1]
-			curAt, curID = last.ExpiresAt, last.ID
+		total += len(b.ids)
+		if scanned < b.size {
+			return total, nil
 		}
 	}
-	return total, nil
 }
 
-// finishDay records that the customer's day is planned (never moving back).
-func (s *Service) finishDay(ctx context.Context, tx *db.Tx, c dueCustomer, day string, planned int, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO notice_runs (customer_id, tenant_id, day, planned, finished_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (customer_id) DO UPDATE SET day = excluded.day, planned = excluded.planned, finished_at = excluded.finished_at
-		WHERE notice_runs.day < excluded.day`, c.ID, c.TenantID, day, planned, now)
+// batcher plans one group's notices a batch at a time, keeping its buffers.
+type batcher struct {
+	g         *dueGroup
+	now       time.Time
+	size      int
+	lo, hi    time.Time   // the window: [start of today, start of the day after the last)
+	dayStarts []time.Time // the starts of days 1..days-before: days left = how many have begun
+	curAt     time.Time   // keyset of the last end user read
+	curID     string
+
+	rows    []candidate
+	notices []Notice
+	ids     []string // inserted by the last batch
+}
+
+// from is the batch's FROM and WHERE over end_users aliased eu: the group's
+// eligible end users in the window, after the keyset.
+func (b *batcher) from() (string, []any) {
+	var who string
+	var args []any
+	if len(b.g.customers) == 1 {
+		// One customer: its own expiry index.
+		who, args = "eu.customer_id = ?", []any{b.g.customers[0]}
+	} else {
+		// Several: the tenant's expiry index, filtered to them.
+		who, args = "eu.tenant_id = ? AND eu.customer_id IN (?)", []any{b.g.tenantID, bun.In(b.g.customers)}
+	}
+	return "FROM end_users AS eu WHERE " + who + ` AND (eu.password_expires_at, eu.id) > (?, ?)
+		AND eu.password_expires_at < ? AND ` + eligibleSQL, append(args, b.curAt, b.curID, b.hi)
+}
+
+// batch reads a batch of end users, inserts their notices (skipping those
+// that exist) and returns how many it read; b.ids are the inserted ids.
+func (b *batcher) batch(ctx context.Context, tx *db.Tx) (int, error) {
+	b.rows, b.notices, b.ids = b.rows[:0], b.notices[:0], b.ids[:0]
+	from, args := b.from()
+	if err := tx.NewRaw(`SELECT eu.id, eu.customer_id, eu.password_expires_at, eu.password_last_set_at `+from+`
+		ORDER BY eu.password_expires_at, eu.id LIMIT ?`, append(args, b.size)...).Scan(ctx, &b.rows); err != nil {
+		return 0, fmt.Errorf("notice: sweep end users: %w", err)
+	}
+	if len(b.rows) == 0 {
+		return 0, nil
+	}
+	for _, r := range b.rows {
+		exp := r.ExpiresAt.UTC()
+		b.notices = append(b.notices, Notice{
+			ID: db.NewID(), TenantID: b.g.tenantID, CustomerID: r.CustomerID, EndUserID: r.ID, Kind: KindExpiry,
+			Day: b.g.today, TimeZone: b.g.zone, DaysLeft: daysBetween(b.g.today, localDay(exp, b.g.loc)),
+			ExpiresAt: &exp, LastSetAt: utcPtr(r.LastSetAt), State: StatePending, PlannedAt: b.now,
+		})
+	}
+	if err := tx.NewInsert().Model(&b.notices).On("CONFLICT (end_user_id, kind, day) DO NOTHING").
+		Returning("id").Scan(ctx, &b.ids); err != nil {
+		return 0, fmt.Errorf("notice: insert notices: %w", err)
+	}
+	last := b.rows[len(b.rows)-1]
+	b.curAt, b.curID = last.ExpiresAt, last.ID
+	return len(b.rows), nil
+}
+
+// batchRow is a row of batchPostgres's answer: an inserted notice's id
+// (k = "i"), or the last end user read with how many were read (k = "c").
+type batchRow struct {
+	K  string     `bun:"k"`
+	ID string     `bun:"id"`
+	At *time.Time `bun:"at"`
+	N  int        `bun:"n"`
+}
+
+// batchPostgres does what batch does in one statement: the end users are
+// read and their notices inserted by the server (days left counted from
+// the day starts, ids drawn in Go), so no row travels twice.
+func (b *batcher) batchPostgres(ctx context.Context, tx *db.Tx) (int, error) {
+	b.ids = b.ids[:0]
+	newIDs := make([]string, b.size)
+	for i := range newIDs {
+		newIDs[i] = db.NewID()
+	}
+	from, args := b.from()
+	var out []batchRow
+	all := append([]any{}, args...)
+	all = append(all, b.size, pgdialect.Array(newIDs), b.g.tenantID, b.g.today, b.g.zone, pgdialect.Array(b.dayStarts), b.now)
+	err := tx.NewRaw(`WITH c AS (
+			SELECT eu.id, eu.customer_id, eu.password_expires_at, eu.password_last_set_at,
+				row_number() OVER (ORDER BY eu.password_expires_at, eu.id) AS n
+			`+from+`
+			ORDER BY eu.password_expires_at, eu.id LIMIT ?
+		), ins AS (
+			INSERT INTO notices (id, tenant_id, customer_id, end_user_id, kind, day, time_zone, days_left,
+				expires_at, last_set_at, state, planned_at)
+			SELECT (CAST(? AS TEXT[]))[c.n], ?, c.customer_id, c.id, 'expiry', ?, ?,
+				width_bucket(c.password_expires_at, CAST(? AS TIMESTAMPTZ[])),
+				c.password_expires_at, c.password_last_set_at, 'pending', CAST(? AS TIMESTAMPTZ)
+			FROM c
+			ON CONFLICT (end_user_id, kind, day) DO NOTHING
+			RETURNING id
+		)
+		SELECT 'i' AS k, id, CAST(NULL AS TIMESTAMPTZ) AS at, CAST(0 AS BIGINT) AS n FROM ins
+		UNION ALL
+		SELECT 'c', id, password_expires_at, n FROM (SELECT id, password_expires_at, n FROM c ORDER BY n DESC LIMIT 1) AS last`,
+		all...).Scan(ctx, &out)
+	if err != nil {
+		return 0, fmt.Errorf("notice: plan notices: %w", err)
+	}
+	n := 0
+	for _, r := range out {
+		if r.K == "i" {
+			b.ids = append(b.ids, r.ID)
+			continue
+		}
+		n, b.curAt, b.curID = r.N, *r.At, r.ID
+	}
+	return n, nil
+}
+
+// finishDay records that the group's customers' day is planned (never
+// moving a customer's day back).
+func (s *Service) finishDay(ctx context.Context, tx *db.Tx, g *dueGroup, now time.Time) error {
+	var b strings.Builder
+	args := make([]any, 0, 4*len(g.customers))
+	for i, id := range g.customers {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?)")
+		args = append(args, id, g.tenantID, g.today, now)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO notice_runs (customer_id, tenant_id, day, finished_at) VALUES `+b.String()+`
+		ON CONFLICT (customer_id) DO UPDATE SET day = excluded.day, finished_at = excluded.finished_at
+		WHERE notice_runs.day < excluded.day`, args...)
 	if err != nil {
 		return fmt.Errorf("notice: record run: %w", err)
 	}
