@@ -103,11 +103,14 @@ func TestBrowserActiveDirectory(t *testing.T) {
 	p.click(tid("import-apply"))
 	p.wait(tid("import-applied"))
 
-	// A temporary reset from Ann's page.
+	// The grid shows the imported end users; Ann's name opens her page,
+	// where a temporary reset goes to the directory.
 	var annID string
 	require.NoError(t, env.App.DB.Bun.NewSelect().Table("end_users").Column("id").Where("username = 'ann'").Scan(context.Background(), &annID))
-	p.open("/end-users/" + annID)
+	p.open("/customers/" + cu.ID + "/end-users")
+	p.click(chromedp.CSS(`[data-testid="eu-row-ann"] [data-testid="eu-name"]`))
 	p.wait(tid("reset-form"))
+	require.Equal(t, "/end-users/"+annID, p.location())
 	p.fill(tid("reset-password"), "Browser-Reset-77!")
 	p.click(tid("reset-submit"))
 	p.wait(tid("task-ok"))

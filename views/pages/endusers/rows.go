@@ -135,9 +135,11 @@ func (rw *rowWriter) row(ctx context.Context, w io.Writer, r *Row) error {
 	}
 	rw.s(` aria-label="Select `)
 	rw.e(r.Name)
-	rw.s(`" data-testid="eu-check"> <span class="eu-name" data-testid="eu-name">`)
+	rw.s(`" data-testid="eu-check"> <a class="eu-name" href="/end-users/`)
+	rw.e(r.ID)
+	rw.s(`" data-testid="eu-name">`)
 	rw.e(r.Name)
-	rw.s(`</span>`)
+	rw.s(`</a>`)
 	if r.Privileged {
 		rw.s(` <span class="badge badge-warn" title="A privileged account (an administrator): self-serve is enabled one by one, never in bulk.">Privileged</span>`)
 	}
