@@ -300,10 +300,13 @@ func TestAgentAgainstSamba(t *testing.T) {
 			n, err = s.env.App.Agents.QueueDueImports(ctx)
 			require.NoError(t, err)
 			require.Zero(t, n, "not due again for 3 hours")
-			apptest.WaitFor(t, 30*time.Second, func() bool {
+			var last *agent.Import
+			apptest.WaitFor(t, 90*time.Second, func() bool {
 				ims, err := s.env.App.Agents.Imports(ctx, s.actor.TenantID, s.customer, 1)
 				require.NoError(t, err)
-				return ims[0].Trigger == agent.TriggerAuto && ims[0].State == agent.ImportApplied
+				last = ims[0]
+				require.NotEqual(t, agent.ImportFailed, last.State, "the automatic import failed: %s", last.ErrorMessage)
+				return last.Trigger == agent.TriggerAuto && last.State == agent.ImportApplied
 			}, "the automatic import is applied")
 			require.True(t, s.endUser("hank").SelfServe)
 			require.False(t, s.endUser("carl").SelfServe, "existing users keep their switch")
