@@ -32,6 +32,9 @@ const (
 	OnlineWithin = 2 * time.Minute
 	// seenEvery: last_seen_at is written at most this often.
 	seenEvery = 20 * time.Second
+	// pollRecheck: how often a waiting poll looks at the database for what
+	// other server processes changed.
+	pollRecheck = 2 * time.Second
 )
 
 // Agent is an enrolled latchkey-agent.
@@ -166,12 +169,12 @@ type InstallToken struct {
 // (expires in 24 h). Audited as agent.token_create.
 // Errors: NotFound (another tenant's or an archived customer).
 func (s *Service) CreateInstallToken(ctx context.Context, a audit.Actor, customerID string) (*InstallToken, error) {
-	tok, hash, err := credential.NewToken()
+	tok, _, err := credential.NewToken()
 	if err != nil {
 		return nil, err
 	}
-	tok = installPrefix + tok
-	hash = credential.HashToken(tok)
+	tok = installPrefix + tok // the prefix makes a leaked token recognisable; the hash covers it
+	hash := credential.HashToken(tok)
 	now := s.now().UTC()
 	it := &installToken{ID: db.NewID(), TenantID: a.TenantID, CustomerID: customerID, TokenHash: hash,
 		CreatedBy: a.Name, ExpiresAt: now.Add(InstallTokenTTL), CreatedAt: now}
@@ -316,6 +319,7 @@ func (s *Service) Revoke(ctx context.Context, a audit.Actor, agentID string) (*A
 		if _, err := tx.NewUpdate().Model(ag).Column("revoked_at", "revoked_by").WherePK().Exec(ctx); err != nil {
 			return fmt.Errorf("agent: revoke: %w", err)
 		}
+		tx.AfterCommit(func() { s.queued.fire(ag.CustomerID) }) // its waiting poll answers 401 at once
 		if err := s.failHeld(ctx, tx, ag.ID, now, "revoked", "The agent was revoked before it reported back."); err != nil {
 			return err
 		}
@@ -398,7 +402,10 @@ func (s *Service) Poll(ctx context.Context, ag *Agent, req wire.PollRequest, wai
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	recheck := time.NewTicker(time.Second)
+	// In-process changes wake the poll at once; the periodic re-check is
+	// for other server processes (a task, new settings, a revocation), and
+	// costs an idle agent three small queries per interval.
+	recheck := time.NewTicker(pollRecheck)
 	defer recheck.Stop()
 	for {
 		woken := s.queued.wait(ag.CustomerID)
@@ -418,18 +425,18 @@ func (s *Service) Poll(ctx context.Context, ag *Agent, req wire.PollRequest, wai
 		select {
 		case <-woken:
 		case <-recheck.C:
-			if revoked, err := s.revoked(ctx, ag.ID); err != nil || revoked {
-				if err == nil {
-					err = ErrUnauthorized
-				}
-				return nil, err
-			}
 		case <-deadline.C:
 			return resp, nil
 		case <-ctx.Done():
 			return resp, nil
 		case <-s.stopped:
 			return resp, nil
+		}
+		if revoked, err := s.revoked(ctx, ag.ID); err != nil || revoked {
+			if err == nil {
+				err = ErrUnauthorized
+			}
+			return nil, err
 		}
 		// New settings (here or in another server process) go out at once.
 		if st, err = s.settings(ctx, s.db.Bun, ag.TenantID, ag.CustomerID); err != nil {
