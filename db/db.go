@@ -92,10 +92,15 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)" +
 		"&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
-	sqlDB, err := sql.Open("sqlite", dsn)
+	// The registered driver, through a connector that keeps prepared
+	// statements (stmtcache.go).
+	reg, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("db: open sqlite: %w", err)
 	}
+	drv := reg.Driver()
+	_ = reg.Close()
+	sqlDB := sql.OpenDB(&sqliteConnector{drv: drv, dsn: dsn})
 	// SQLite allows one writer; River recommends a single connection, which
 	// also makes every transaction serial and free of SQLITE_BUSY.
 	sqlDB.SetMaxOpenConns(1)
@@ -127,7 +132,8 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("db: connect to postgres: %w", err)
 	}
-	sqlDB := stdlib.OpenDBFromPool(pool)
+	// bun's statements without arguments in one round trip (stmtcache.go).
+	sqlDB := sql.OpenDB(pgConnector{stdlib.GetPoolConnector(pool)})
 	return newDB(bun.NewDB(sqlDB, pgdialect.New(), bun.WithDiscardUnknownColumns()), sqlDB, pool, Postgres, ""), nil
 }
 
@@ -211,11 +217,11 @@ func (d *DB) RunInTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) e
 	defer conn.Close()
 	var pc *pgx.Conn
 	if err := conn.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
+		sc, ok := dc.(*pgConn)
 		if !ok {
 			return fmt.Errorf("db: unexpected driver connection %T", dc)
 		}
-		pc = sc.Conn()
+		pc = sc.Conn.Conn()
 		return nil
 	}); err != nil {
 		return err
