@@ -26,7 +26,8 @@ const (
 	// stmtCacheSize is how many compiled statements a connection keeps.
 	stmtCacheSize = 128
 	// stmtCacheMaxText leaves long texts (multi-row inserts of imports and
-	// demo data, whose compiled programs are large and never repeat) uncached.
+	// demo data, whose compiled programs are large and never repeat) uncached
+	// (and unremembered on PostgreSQL).
 	stmtCacheMaxText = 8 << 10
 )
 
@@ -188,16 +189,18 @@ func (r *cachedRows) ColumnTypeScanType(i int) reflect.Type {
 	return r.Rows.(driver.RowsColumnTypeScanType).ColumnTypeScanType(i)
 }
 
-// PostgreSQL: one round trip for bun's statements.
+// PostgreSQL: bun's statements prepared from their second run.
 //
 // pgx prepares each new SQL text as a named statement (a round trip of its
-// own, then the execution's) and keeps 512 of them per connection. bun
-// writes its values into the SQL text and passes no arguments, so almost
-// every text is new: two round trips per statement and a cache that only
-// churns. Statements without arguments go as one simple-protocol query
-// instead (what pgx already does for Exec without arguments); statements
-// with arguments (the session store, River, database/sql callers) keep
-// pgx's statement cache.
+// own before the execution's) and keeps 512 of them per connection, which
+// pays off for texts that repeat: PostgreSQL then neither parses nor plans
+// them again (the grid's statement, the signed-in login's). bun writes its
+// values into the SQL text and passes no arguments, so many texts run once
+// (an insert with its ids, a lookup by a fresh token): preparing those costs
+// a round trip and churns the cache. An argument-less text goes as one
+// simple-protocol query the first time a connection sees it, and through
+// pgx's statement cache from the second time on. Statements with arguments
+// (the session store, River, database/sql callers) always use the cache.
 type pgConnector struct {
 	driver.Connector
 }
@@ -212,13 +215,19 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		_ = conn.Close()
 		return nil, errors.New("db: the pgx stdlib connector returned an unexpected connection")
 	}
-	return &pgConn{Conn: sc}, nil
+	return &pgConn{Conn: sc, seen: map[string]struct{}{}}, nil
 }
 
+// pgSeenMax bounds the texts a connection remembers; past it, it forgets them
+// all and starts again (a text then runs once more unprepared).
+const pgSeenMax = 4096
+
 // pgConn is a pgx stdlib connection whose argument-less queries use the
-// simple protocol.
+// simple protocol until their text repeats. database/sql uses a connection
+// from one goroutine at a time.
 type pgConn struct {
 	*stdlib.Conn
+	seen map[string]struct{}
 }
 
 // simpleProtocol is the option argument pgx reads before a query's
@@ -227,7 +236,15 @@ var simpleProtocol = []driver.NamedValue{{Ordinal: 1, Value: pgx.QueryExecModeSi
 
 func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if len(args) == 0 {
-		args = simpleProtocol
+		if _, again := c.seen[query]; !again {
+			if len(query) <= stmtCacheMaxText { // long texts never repeat
+				if len(c.seen) >= pgSeenMax {
+					clear(c.seen)
+				}
+				c.seen[query] = struct{}{}
+			}
+			args = simpleProtocol
+		}
 	}
 	return c.Conn.QueryContext(ctx, query, args)
 }
