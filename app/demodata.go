@@ -181,6 +181,7 @@ func DemoData(ctx context.Context, a *App, opts DemoOptions, w io.Writer) (DemoR
 	if err != nil {
 		return res, err
 	}
+	customer.ForgetOptions(t.ID) // the grid's customer filter, in this process
 	res.Customers = len(cs)
 	fmt.Fprintf(w, "added %d customers (%s)\n", len(cs), time.Since(start).Round(time.Millisecond))
 

@@ -489,3 +489,55 @@ func ids(rows []customer.Row) []string {
 	}
 	return out
 }
+
+// The grid's customer picker list is cached for OptionsTTL; changes made
+// through the service show at once, a row written behind the service's back
+// shows after the cache is forgotten (or the TTL).
+func TestOptionsCachedAndForgottenOnChange(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		b := setup(t, d)
+		names := func() []string {
+			opts, err := customer.Options(ctx, d.Bun, b.tech.TenantID)
+			require.NoError(t, err)
+			var out []string
+			for _, o := range opts {
+				out = append(out, o.Name)
+			}
+			return out
+		}
+		require.Empty(t, names())
+		zed := b.mustCreate(t, "Zed Co", "")
+		require.Equal(t, []string{"Zed Co"}, names(), "created: seen at once")
+		acme := b.mustCreate(t, "acme", "")
+		require.Equal(t, []string{"acme", "Zed Co"}, names(), "by name, case-insensitive")
+		_, err := b.svc.Update(ctx, b.tech, acme.ID, customer.Input{Name: "Beta"})
+		require.NoError(t, err)
+		require.Equal(t, []string{"Beta", "Zed Co"}, names(), "renamed")
+		require.NoError(t, b.svc.Archive(ctx, b.tech, zed.ID))
+		require.Equal(t, []string{"Beta"}, names(), "archived")
+		require.NoError(t, b.svc.Unarchive(ctx, b.tech, zed.ID))
+		require.Equal(t, []string{"Beta", "Zed Co"}, names(), "restored")
+		require.NoError(t, b.svc.Delete(ctx, b.tech, acme.ID))
+		require.Equal(t, []string{"Zed Co"}, names(), "deleted")
+
+		// Written by another process (here: straight into the table): the
+		// cached list stands until it is forgotten or OptionsTTL passes.
+		now := time.Now().UTC()
+		_, err = d.Bun.NewInsert().Model(&customer.Customer{ID: db.NewID(), TenantID: b.tech.TenantID, Name: "Alpha",
+			Source: customer.SourceManual, CreatedAt: now, UpdatedAt: now}).Exec(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []string{"Zed Co"}, names(), "cached")
+		loaded, err := customer.LoadOptions(ctx, d.Bun, b.tech.TenantID)
+		require.NoError(t, err)
+		require.Len(t, loaded, 2, "the database has both")
+		customer.ForgetOptions(b.tech.TenantID)
+		require.Equal(t, []string{"Alpha", "Zed Co"}, names())
+
+		// Another tenant's list is its own.
+		other := mustTenant(t, d, "Other MSP")
+		opts, err := customer.Options(ctx, d.Bun, other.TenantID)
+		require.NoError(t, err)
+		require.Empty(t, opts)
+	})
+}

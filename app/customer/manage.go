@@ -106,6 +106,7 @@ func (s *Service) Create(ctx context.Context, a audit.Actor, in Input) (*Custome
 		Source: SourceManual, CreatedAt: now, UpdatedAt: now,
 	}
 	err := s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		tx.AfterCommit(func() { ForgetOptions(a.TenantID) })
 		taken, err := nameTaken(ctx, tx, a.TenantID, c.Name, "")
 		if err != nil {
 			return err
@@ -143,6 +144,7 @@ func (s *Service) Update(ctx context.Context, a audit.Actor, id string, in Input
 	now := s.now().UTC().Truncate(time.Microsecond)
 	var out *Customer
 	err := s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		tx.AfterCommit(func() { ForgetOptions(a.TenantID) })
 		c, err := Get(ctx, tx, a.TenantID, id)
 		if err != nil {
 			return err
@@ -205,6 +207,7 @@ func (s *Service) Archive(ctx context.Context, a audit.Actor, id string) error {
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		tx.AfterCommit(func() { ForgetOptions(a.TenantID) })
 		c, err := Get(ctx, tx, a.TenantID, id)
 		if err != nil {
 			return err
@@ -229,6 +232,7 @@ func (s *Service) Unarchive(ctx context.Context, a audit.Actor, id string) error
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		tx.AfterCommit(func() { ForgetOptions(a.TenantID) })
 		c, err := Get(ctx, tx, a.TenantID, id)
 		if err != nil {
 			return err
@@ -264,6 +268,7 @@ func (s *Service) Delete(ctx context.Context, a audit.Actor, id string) error {
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	return s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		tx.AfterCommit(func() { ForgetOptions(a.TenantID) })
 		c, err := Get(ctx, tx, a.TenantID, id)
 		if err != nil {
 			return err

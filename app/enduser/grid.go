@@ -2,13 +2,11 @@ package enduser
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 )
 
 // Row is one line of the end-user grid: the end user and its customer's name
@@ -218,39 +216,6 @@ func (f Filter) Pages(total int) int {
 // "no end users yet". The customer of a customer's grid does not count.
 func (f Filter) Filtered() bool {
 	return f.Query != "" || f.Status != "" || f.SelfServe != "" || f.Source != "" || f.Locked != "" || f.Expiring > 0
-}
-
-// CustomerOption is a customer in the grid's customer filter.
-type CustomerOption struct {
-	ID   string `bun:"id"`
-	Name string `bun:"name"`
-}
-
-// CustomerOptions returns the tenant's customers that are not archived, by
-// name, for the tenant-wide grid's customer filter. They come as one row,
-// "id<US>name" joined by <RS> (ASCII unit and record separators, which ids
-// and names never contain): a full grid page reads them every time, and one
-// aggregated string costs a tenth of what scanning a row per customer does.
-func CustomerOptions(ctx context.Context, idb bun.IDB, tenantID string) ([]CustomerOption, error) {
-	agg := "group_concat(id || char(31) || name, char(30) ORDER BY lower(name), id)"
-	if idb.Dialect().Name() == dialect.PG {
-		agg = "string_agg(id || chr(31) || name, chr(30) ORDER BY lower(name), id)"
-	}
-	var all sql.NullString
-	err := idb.NewSelect().TableExpr("customers").ColumnExpr(agg).
-		Where("tenant_id = ? AND archived_at IS NULL", tenantID).Scan(ctx, &all)
-	if err != nil {
-		return nil, fmt.Errorf("enduser: customers: %w", err)
-	}
-	if all.String == "" {
-		return nil, nil
-	}
-	out := make([]CustomerOption, 0, strings.Count(all.String, "\x1e")+1)
-	for item := range strings.SplitSeq(all.String, "\x1e") {
-		id, name, _ := strings.Cut(item, "\x1f")
-		out = append(out, CustomerOption{ID: id, Name: name})
-	}
-	return out, nil
 }
 
 // VisibleRow returns one end user of the tenant with its customer's name, for

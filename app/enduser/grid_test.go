@@ -350,10 +350,10 @@ func TestGridCustomerOptionsAndVisibleRow(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := gridSetup(t, d, 3)
 		ctx := context.Background()
-		opts, err := enduser.CustomerOptions(ctx, d.Bun, f.tenant.ID)
+		opts, err := customer.LoadOptions(ctx, d.Bun, f.tenant.ID)
 		require.NoError(t, err)
-		require.Equal(t, []enduser.CustomerOption{{ID: f.custA.ID, Name: "Globex"}, {ID: f.custB.ID, Name: "initech"}}, opts)
-		opts, err = enduser.CustomerOptions(ctx, d.Bun, "no-such-tenant")
+		require.Equal(t, []customer.Option{{ID: f.custA.ID, Name: "Globex"}, {ID: f.custB.ID, Name: "initech"}}, opts)
+		opts, err = customer.LoadOptions(ctx, d.Bun, "no-such-tenant")
 		require.NoError(t, err)
 		require.Empty(t, opts)
 

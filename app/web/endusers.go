@@ -133,7 +133,7 @@ func (h *endUsersHandler) gridProps(c echo.Context, f enduser.Filter, cu *custom
 		p.BasePath = "/customers/" + cu.ID + "/end-users"
 		p.CustomerID, p.CustomerName, p.CustomerArchived = cu.ID, cu.Name, cu.Archived()
 	} else if full {
-		opts, err := enduser.CustomerOptions(ctx, h.s.DB.Bun, tenantID)
+		opts, err := customer.Options(ctx, h.s.DB.Bun, tenantID)
 		if err != nil {
 			return endusersv.GridProps{}, err
 		}
