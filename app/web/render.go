@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -17,15 +19,31 @@ func isHTMX(c echo.Context) bool {
 	return h.Get("HX-Request") == "true" && h.Get("HX-Boosted") != "true" && h.Get("HX-History-Restore-Request") != "true"
 }
 
+// htmlBuffers are writeHTML's buffers, reused: a page is tens of kilobytes
+// (the end-user grid's about 60), and a buffer grown from nothing for each
+// request was a good part of what the garbage collector had to do.
+var htmlBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 32<<10)) }}
+
+// htmlBufferKeep is the largest buffer put back for reuse (an occasional
+// huge page should not stay in memory).
+const htmlBufferKeep = 1 << 20
+
 // writeHTML renders comp into a buffer first, so that a rendering error
 // becomes a clean error page rather than half a page.
 func writeHTML(c echo.Context, status int, comp templ.Component, ctx context.Context) error {
-	var buf bytes.Buffer
-	if err := comp.Render(ctx, &buf); err != nil {
+	buf := htmlBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= htmlBufferKeep {
+			buf.Reset()
+			htmlBuffers.Put(buf)
+		}
+	}()
+	if err := comp.Render(ctx, buf); err != nil {
 		return err
 	}
 	h := c.Response().Header()
 	h.Add("Vary", "HX-Request")
+	h.Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
