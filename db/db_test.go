@@ -127,3 +127,48 @@ func TestNewIDIsRandom(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// Read: on SQLite read-only connections beside the writer; they see each
+// committed write at once, read while a write transaction is open (its
+// uncommitted rows unseen), and refuse to write. On PostgreSQL it is Bun.
+func TestReadConnections(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		if d.Dialect == db.Postgres {
+			require.Same(t, d.Bun, d.Read)
+			return
+		}
+		require.NotSame(t, d.Bun, d.Read)
+		count := func() int {
+			n, err := d.Read.NewSelect().Table("tenants").Count(ctx)
+			require.NoError(t, err)
+			return int(n)
+		}
+		before := count()
+		require.NoError(t, d.RunInTx(ctx, insertTenant))
+		require.Equal(t, before+1, count(), "a committed write is seen at once")
+
+		inTx := make(chan struct{})
+		release := make(chan struct{})
+		done := make(chan error)
+		go func() {
+			done <- d.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+				if err := insertTenant(ctx, tx); err != nil {
+					return err
+				}
+				close(inTx)
+				<-release
+				return nil
+			})
+		}()
+		<-inTx
+		require.Equal(t, before+1, count(), "reads go on during a write transaction, without its rows")
+		close(release)
+		require.NoError(t, <-done)
+		require.Equal(t, before+2, count())
+
+		_, err := d.Read.ExecContext(ctx, "DELETE FROM tenants")
+		require.Error(t, err, "read connections do not write")
+		require.Equal(t, before+2, count())
+	})
+}

@@ -232,7 +232,8 @@ func VisibleRow(ctx context.Context, idb bun.IDB, tenantID, id string) (*Row, er
 	return &Row{EndUser: r.EndUser, CustomerName: r.CustomerName}, nil
 }
 
-// Page is Grid on the service's database (the grid's one statement).
+// Page is Grid on the service's database (the grid's one statement), through
+// its read connections.
 func (s *GridService) Page(ctx context.Context, tenantID string, f Filter, now time.Time) (rows []Row, total int, err error) {
-	return Grid(ctx, s.db.Bun, tenantID, f, now)
+	return Grid(ctx, s.db.Read, tenantID, f, now)
 }

@@ -42,7 +42,7 @@ func (h *endUsersHandler) showGrid(c echo.Context) error {
 }
 
 func (h *endUsersHandler) showCustomerGrid(c echo.Context) error {
-	cu, err := customer.Get(c.Request().Context(), h.s.DB.Bun, actor(c).TenantID, c.Param("id"))
+	cu, err := customer.Get(c.Request().Context(), h.s.DB.Read, actor(c).TenantID, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (h *endUsersHandler) gridProps(c echo.Context, f enduser.Filter, cu *custom
 		p.BasePath = "/customers/" + cu.ID + "/end-users"
 		p.CustomerID, p.CustomerName, p.CustomerArchived = cu.ID, cu.Name, cu.Archived()
 	} else if full {
-		opts, err := customer.Options(ctx, h.s.DB.Bun, tenantID)
+		opts, err := customer.Options(ctx, h.s.DB.Read, tenantID)
 		if err != nil {
 			return endusersv.GridProps{}, err
 		}
