@@ -15,8 +15,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/alexedwards/scs/pgxstore"
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -128,11 +126,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	jobRef.q = q
 
 	sm := scs.New()
-	if d.Dialect == db.SQLite {
-		sm.Store = web.CountingStore(sqlite3store.NewWithCleanupInterval(d.SQL, 0), d)
-	} else {
-		sm.Store = web.CountingStore(pgxstore.NewWithCleanupInterval(d.Pool, 0), d)
-	}
+	// Our store on both databases: it reads a session's login with the
+	// session (one statement per signed-in request instead of two) and has
+	// no cleanup goroutine (expired sessions: the clean_sessions job).
+	sm.Store = web.CountingStore(web.NewSessionStore(d, sm.Codec), d)
 	// The idle timeout is the web layer's (web.SessionIdleTimeout): scs's own
 	// would rewrite the session row on every request.
 	sm.Lifetime = web.SessionLifetime

@@ -176,9 +176,8 @@ func (s *Service) byID(ctx context.Context, idb bun.IDB, id string) (*Login, err
 }
 
 // ForSession returns the login a session belongs to, with its Tenant loaded
-// in the same query, checking that it is active and that the session began
-// after the login's sessions were last invalidated (password change,
-// disable, role change). Errors: Unauthorized.
+// in the same query, checked with CheckSession (active, and the session began
+// after the login's sessions were last invalidated). Errors: Unauthorized.
 func (s *Service) ForSession(ctx context.Context, id string, authAt time.Time) (*Login, error) {
 	l := new(Login)
 	err := s.db.Bun.NewSelect().Model(l).Relation("Tenant").Where("login.id = ?", id).Scan(ctx)
@@ -188,10 +187,23 @@ func (s *Service) ForSession(ctx context.Context, id string, authAt time.Time) (
 	if err != nil {
 		return nil, fmt.Errorf("login: for session: %w", err)
 	}
-	if l.Status != StatusActive || authAt.Before(l.SessionsValidAfter) {
-		return nil, apperr.New(apperr.Unauthorized, "Your session has ended. Please sign in again.")
+	if err := CheckSession(l, authAt); err != nil {
+		return nil, err
 	}
 	return l, nil
+}
+
+// CheckSession decides whether a session whose sign-in completed at authAt
+// may still act as l: the login must be active and the sign-in must not be
+// older than the login's last invalidation of its sessions (password change,
+// disable, role change). ForSession decides with it, and so does the web
+// layer for a login its session store read together with the session row.
+// Errors: Unauthorized.
+func CheckSession(l *Login, authAt time.Time) error {
+	if l.Status != StatusActive || authAt.Before(l.SessionsValidAfter) {
+		return apperr.New(apperr.Unauthorized, "Your session has ended. Please sign in again.")
+	}
+	return nil
 }
 
 // aad binds a login's encrypted TOTP secret to the tenant and the login.

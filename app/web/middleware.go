@@ -166,7 +166,8 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 
 // loadLogin puts the signed-in login and its tenant into the context when
 // the session holds a valid sign-in; a session of a disabled login, or one
-// older than the login's last invalidation, is destroyed.
+// older than the login's last invalidation, is destroyed. It sends no
+// statement when the session store read the login with the session.
 func (s *Server) loadLogin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
@@ -181,7 +182,17 @@ func (s *Server) loadLogin(next echo.HandlerFunc) echo.HandlerFunc {
 			_ = s.Sessions.Destroy(ctx)
 			return next(c)
 		}
-		l, err := s.Logins.ForSession(ctx, id, at)
+		// The session store usually read the login (with its tenant) in the
+		// same statement as the session; otherwise (a row written before it
+		// recorded login ids, a login that no longer exists) load it here.
+		// Both ways decide with login.CheckSession.
+		var l *login.Login
+		var err error
+		if l = prefetchedLogin(ctx, id); l != nil {
+			err = login.CheckSession(l, at)
+		} else {
+			l, err = s.Logins.ForSession(ctx, id, at)
+		}
 		if apperr.CodeOf(err) == apperr.Unauthorized {
 			_ = s.Sessions.Destroy(ctx)
 			return next(c)
