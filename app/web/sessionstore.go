@@ -71,7 +71,9 @@ func (s *sessionStore) Delete(token string) error {
 // login (or nil) into the request's prefetch slot when ctx carries one.
 func (s *sessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	row := new(sessionRow)
-	err := s.findQuery(row).Conn(argConn{s.d.SQL, []any{token}}).Scan(ctx)
+	// A read: on SQLite through the read-only connections (db.DB.Read), which
+	// see every committed session write.
+	err := s.findQuery(row).Conn(argConn{s.d.Read.DB, []any{token}}).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
