@@ -140,6 +140,7 @@ type loadResult struct {
 	n        int
 	rps      float64
 	p50, p95 time.Duration
+	bytes    int // body bytes per request (gridLoad)
 }
 
 // load runs `clients` goroutines, each sending perClient requests; with
