@@ -108,29 +108,93 @@ func splitTopLevel(s string) []string {
 // subquery (see gridStatement and countQuery). Only a page past the end (no
 // rows) costs a second statement to learn the total.
 func Grid(ctx context.Context, idb bun.IDB, tenantID string, f Filter, now time.Time) (rows []Row, total int, err error) {
-	var scanned []gridRow
-	if err := gridStatement(idb, &scanned, tenantID, f, now, true).Scan(ctx); err != nil {
+	rows, total, err = scanGrid(ctx, gridStatement(idb, &[]gridRow{}, tenantID, f, now, true), f.perPage())
+	if err != nil {
 		return nil, 0, fmt.Errorf("enduser: grid: %w", err)
 	}
-	if len(scanned) == 0 {
+	if len(rows) == 0 {
 		if f.page() == 1 {
 			return nil, 0, nil
 		}
 		n, err := Count(ctx, idb, tenantID, f, now)
 		return nil, n, err
 	}
-	return toRows(scanned), scanned[0].Total, nil
+	return rows, total, nil
 }
 
-func toRows(scanned []gridRow) []Row {
-	if len(scanned) == 0 {
+// scanGrid runs the grid statement and scans its columns (gridColumns,
+// customer_name, grid_total, in that order) by position. bun's scan looked
+// each column up by name in each row (hashing its name), which cost about as
+// much as running the statement on SQLite.
+func scanGrid(ctx context.Context, q *bun.SelectQuery, capacity int) ([]Row, int, error) {
+	rs, err := q.Rows(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rs.Close()
+	out := make([]Row, 0, capacity)
+	var total int
+	var status int
+	var expires, first, last gridTime
+	for rs.Next() {
+		out = append(out, Row{})
+		r := &out[len(out)-1]
+		u := &r.EndUser
+		if err := rs.Scan(&u.ID, &u.TenantID, &u.CustomerID, &u.Username, &u.FirstName, &u.LastName, &u.Email, &u.EmailSource,
+			&u.Mobile, &u.MobileSource, &u.Source, &u.SelfServeEnabled, &u.Privileged, &u.Locked, &expires,
+			&first, &last, &status, &r.CustomerName, &total); err != nil {
+			return nil, 0, err
+		}
+		u.PasswordExpiresAt, u.FirstAccessAt, u.LastAccessAt = expires.ptr(), first.ptr(), last.ptr()
+	}
+	if err := rs.Err(); err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// gridTime scans a nullable timestamp as both drivers return it: a
+// time.Time (or NULL), or on SQLite text when the column's declared type is
+// not visible to the driver.
+type gridTime struct {
+	t     time.Time
+	valid bool
+}
+
+func (g *gridTime) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		g.valid = false
+	case time.Time:
+		g.t, g.valid = v, true
+	case string:
+		return g.parse(v)
+	case []byte:
+		return g.parse(string(v))
+	default:
+		return fmt.Errorf("enduser: grid: a time scanned from %T", v)
+	}
+	return nil
+}
+
+func (g *gridTime) parse(s string) error {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			g.t, g.valid = t, true
+			return nil
+		}
+	}
+	return fmt.Errorf("enduser: grid: unreadable time %q", s)
+}
+
+// ptr returns a new *time.Time of the value (nil for NULL), in UTC as bun
+// scans them.
+func (g *gridTime) ptr() *time.Time {
+	if !g.valid {
 		return nil
 	}
-	rows := make([]Row, len(scanned))
-	for i := range scanned {
-		rows[i] = Row{EndUser: scanned[i].EndUser, CustomerName: scanned[i].CustomerName}
-	}
-	return rows
+	t := g.t.UTC()
+	return &t
 }
 
 // gridStatement is the grid's one statement (see Grid); without withCount
