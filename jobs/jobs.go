@@ -96,7 +96,7 @@ func Periodic() []*river.PeriodicJob {
 }
 
 // cleanSessionsWorker deletes expired sessions on both databases (the
-// PostgreSQL session store's own cleanup goroutine is off).
+// session store, app/web/sessionstore.go, has no cleanup of its own).
 type cleanSessionsWorker struct {
 	river.WorkerDefaults[jobargs.CleanSessions]
 	d Deps
@@ -105,7 +105,7 @@ type cleanSessionsWorker struct {
 func (w *cleanSessionsWorker) Work(ctx context.Context, job *river.Job[jobargs.CleanSessions]) error {
 	q := w.d.DB.Bun.NewDelete().Table("sessions")
 	if w.d.DB.Dialect == db.SQLite {
-		// sqlite3store keeps expiry as a Julian day number.
+		// The session store keeps expiry as a Julian day number on SQLite.
 		q = q.Where("expiry < julianday('now')")
 	} else {
 		q = q.Where("expiry < now()")
