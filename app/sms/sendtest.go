@@ -71,10 +71,47 @@ func (s *Service) SendTest(ctx context.Context, a audit.Actor, to string) (TestR
 		s.d.Log.WarnContext(ctx, "test sms: first attempt", "message", id, "err", err)
 		return res, nil // queued: the job delivers it
 	}
+	if out.Status == notify.StatusSending {
+		// The send_sms job took the message first and is sending it: wait a
+		// little for its answer, which is what the admin asked to see.
+		return s.awaitTest(ctx, res), nil
+	}
 	res.Status, res.Retrying = out.Status, out.Retry
 	res.Problem = problem(out.Err)
 	return res, nil
 }
+
+// awaitTest waits up to testWait for the job that holds a test message to
+// finish with it, and reports where it got (still "sending" if it has not).
+func (s *Service) awaitTest(ctx context.Context, res TestResult) TestResult {
+	res.Status = notify.StatusSending
+	deadline := time.NewTimer(testWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return res
+		case <-deadline.C:
+			return res
+		case <-tick.C:
+		}
+		m, err := load(ctx, s.d.DB.Bun, res.MessageID)
+		if err != nil || m.Status == notify.StatusSending {
+			continue
+		}
+		res.Status = m.Status
+		if m.Status == notify.StatusFailed {
+			res.Problem = m.LastError
+		}
+		res.Retrying = m.Status == notify.StatusQueued
+		return res
+	}
+}
+
+// testWait bounds how long a test send waits for the job that took its message.
+const testWait = 10 * time.Second
 
 // problem explains an Outcome's error to an admin.
 func problem(err error) string {
