@@ -141,6 +141,7 @@ func (h *endUsersHandler) gridProps(c echo.Context, f enduser.Filter, cu *custom
 			p.Customers = append(p.Customers, endusersv.Option{Value: o.ID, Label: o.Name})
 		}
 	}
+	p.Rows = make([]endusersv.Row, 0, len(rows))
 	for i := range rows {
 		r := h.rowProps(c, &rows[i])
 		r.Checked = selected != endusersv.SelectNone
