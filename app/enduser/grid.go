@@ -42,9 +42,8 @@ const gridColumns = "eu.id, eu.tenant_id, eu.customer_id, eu.username, eu.first_
 // time.String format, which never matches bun's, and allocates an error for
 // each of the page's 150 times before trying the right format; gridTime
 // reads bun's format first.
-const gridColumnsSQLite = "eu.id, eu.tenant_id, eu.customer_id, eu.username, eu.first_name, eu.last_name, eu.email, eu.email_source, " +
-	"eu.mobile, eu.mobile_source, eu.source, eu.self_serve_enabled, eu.privileged, eu.locked, eu.password_expires_at || '', " +
-	"eu.first_access_at || '', eu.last_access_at || '', eu.status"
+var gridColumnsSQLite = strings.NewReplacer("eu.password_expires_at", "eu.password_expires_at || ''",
+	"eu.first_access_at", "eu.first_access_at || ''", "eu.last_access_at", "eu.last_access_at || ''").Replace(gridColumns)
 
 // notArchived keeps end users (eu) whose customer is not archived, without
 // a join: the few archived customers' ids are looked up once per statement.
