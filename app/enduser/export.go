@@ -85,7 +85,7 @@ func (s *GridService) ExportCSV(ctx context.Context, a audit.Actor, t *tenant.Te
 func rowsByID(ctx context.Context, idb bun.IDB, tenantID string, ids []string) (map[string]Row, error) {
 	var scanned []gridRow
 	err := idb.NewSelect().Model(&scanned).ModelTableExpr("end_users AS eu").
-		ColumnExpr(endUserColumns()).ColumnExpr("c.name AS customer_name").ColumnExpr("0 AS grid_total").
+		ColumnExpr(endUserColumns()).ColumnExpr("c.name AS customer_name").
 		Join(visibleCustomerJoin).Where("eu.tenant_id = ?", tenantID).Where("eu.id IN (?)", bun.In(ids)).Scan(ctx)
 	if err != nil {
 		return nil, gridErr("export rows", err)

@@ -26,7 +26,7 @@ import (
 type sessionStore struct {
 	d     *db.DB
 	codec scs.Codec
-	// q builds and scans the session's SELECT (which runs on d.SQL with the
+	// q builds and scans the session's SELECT (which runs on d.Read with the
 	// token as its argument, see findQuery). It is a bun.DB of its own:
 	// d.Bun's statement counter would count the round trip a second time,
 	// as CountingStore (which wraps this store) already counts it.
