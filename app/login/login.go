@@ -180,7 +180,7 @@ func (s *Service) byID(ctx context.Context, idb bun.IDB, id string) (*Login, err
 // after the login's sessions were last invalidated). Errors: Unauthorized.
 func (s *Service) ForSession(ctx context.Context, id string, authAt time.Time) (*Login, error) {
 	l := new(Login)
-	err := s.db.Bun.NewSelect().Model(l).Relation("Tenant").Where("login.id = ?", id).Scan(ctx)
+	err := s.db.Bun.NewSelect().Model(l).Relation("Tenant", tenant.WithoutLogo).Where("login.id = ?", id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.Unauthorized, "Please sign in.")
 	}

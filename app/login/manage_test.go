@@ -478,3 +478,27 @@ func TestLoginList(t *testing.T) {
 		require.Empty(t, names(login.ListFilter{Status: login.StatusInvited}))
 	})
 }
+
+// TestForSessionTenantWithoutLogoBytes checks that the tenant a session
+// loads with every request comes without its logo's bytes but still says
+// it has one.
+func TestForSessionTenantWithoutLogoBytes(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		t.Parallel()
+		b := setup(t, d)
+		ctx := context.Background()
+		l, err := b.svc.ForSession(ctx, b.primary.ID, time.Now())
+		require.NoError(t, err)
+		require.False(t, l.Tenant.HasLogo())
+
+		_, err = d.Bun.NewUpdate().Table("tenants").Set("logo = ?", []byte("\x89PNG not really")).Set("logo_type = ?", tenant.LogoType).
+			Where("id = ?", b.tenant.ID).Exec(ctx)
+		require.NoError(t, err)
+		l, err = b.svc.ForSession(ctx, b.primary.ID, time.Now())
+		require.NoError(t, err)
+		require.Equal(t, b.tenant.ID, l.Tenant.ID)
+		require.Nil(t, l.Tenant.Logo, "the logo's bytes are read when the logo is served")
+		require.True(t, l.Tenant.HasLogo())
+	})
+}

@@ -48,6 +48,17 @@ type Tenant struct {
 	UpdatedAt        time.Time  `bun:"updated_at"`
 }
 
+// HasLogo reports whether the tenant has a logo. It reads logo_type (set
+// with the logo, cleared with it), so it holds for a tenant loaded without
+// the logo's bytes (WithoutLogo), as every signed-in request's is.
+func (t *Tenant) HasLogo() bool { return t.LogoType != "" || len(t.Logo) > 0 }
+
+// WithoutLogo selects a tenant's columns but the logo's bytes (up to
+// LogoMaxBytes before scaling, a few kilobytes after): for a tenant loaded
+// with every request, as a relation (Relation("Tenant", tenant.WithoutLogo)).
+// The logo is read when it is served.
+func WithoutLogo(q *bun.SelectQuery) *bun.SelectQuery { return q.ExcludeColumn("logo") }
+
 // SetupDone reports whether the wizard has finished.
 func (t *Tenant) SetupDone() bool { return t.SetupCompletedAt != nil }
 

@@ -95,10 +95,10 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 	}
 	if t := currentTenant(c); t != nil {
 		p.TenantName = t.Name
-		p.HasLogo = len(t.Logo) > 0
+		p.HasLogo = t.HasLogo()
 	} else if t := s.publicTenant(c); t != nil {
 		p.TenantName = t.Name
-		p.HasLogo = len(t.Logo) > 0
+		p.HasLogo = t.HasLogo()
 	}
 	if l := currentLogin(c); l != nil {
 		p.User = &views.User{Name: l.Name(), Email: l.Email, Role: l.Role.Label(), IsAdmin: l.Role.IsAdmin()}

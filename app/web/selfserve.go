@@ -127,7 +127,7 @@ func (h *selfServeHandler) render(c echo.Context, status int, t *tenant.Tenant, 
 	}
 	p := ssv.Page{Title: title, CSRF: h.s.csrfToken(c), NoHistory: true, Push: len(push) > 0 && push[0]}
 	if t != nil {
-		p.MSP, p.HasLogo, p.Support = t.DisplayName(), len(t.Logo) > 0, supportContact(t.SupportEmail, t.Phone)
+		p.MSP, p.HasLogo, p.Support = t.DisplayName(), t.HasLogo(), supportContact(t.SupportEmail, t.Phone)
 	} else {
 		p.MSP = "Password help"
 	}

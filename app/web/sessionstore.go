@@ -12,6 +12,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/latchkey/latchkey/app/login"
+	"github.com/latchkey/latchkey/app/tenant"
 	"github.com/latchkey/latchkey/db"
 )
 
@@ -93,7 +94,7 @@ func (s *sessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool,
 // one prepared statement for it rather than one per session.
 func (s *sessionStore) findQuery(row *sessionRow) *bun.SelectQuery {
 	q := s.q.NewSelect().Model(row).Column("data").
-		Relation("Login").Relation("Login.Tenant").
+		Relation("Login").Relation("Login.Tenant", tenant.WithoutLogo).
 		Where("s.token = $1")
 	if s.d.Dialect == db.SQLite {
 		return q.Where("julianday('now') < s.expiry")

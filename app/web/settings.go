@@ -74,7 +74,7 @@ func settingsFormOf(t *tenant.Tenant, logoBase string) settingsv.FormProps {
 	return settingsv.FormProps{
 		Name: t.Name, Address: t.Address, PhoneCountry: cc, PhoneNumber: national, TimeZone: t.TimeZone,
 		NotificationHour: t.NotificationHour, SupportEmail: t.SupportEmail, SelfServe: t.SelfServeEnabled,
-		HasLogo: len(t.Logo) > 0, LogoURL: logoURL(logoBase, t),
+		HasLogo: t.HasLogo(), LogoURL: logoURL(logoBase, t),
 		Countries: ch.countries, Zones: ch.zones, Hours: ch.hours,
 	}
 }

@@ -54,6 +54,9 @@ func TestSettingsPageSaves(t *testing.T) {
 		res = c.Get("/logo")
 		require.Equal(t, http.StatusOK, res.StatusCode)
 		require.Equal(t, tn.Logo, []byte(res.Body))
+		visitor := env.Client()
+		require.Contains(t, visitor.Get("/signin").Body, `<img src="/logo" alt="Acme IT"`, "the sign-in card shows the logo")
+		require.Equal(t, tn.Logo, []byte(visitor.Get("/logo").Body))
 
 		// Invalid: 422 with the messages and nothing saved.
 		bad := settingsFields()
@@ -78,6 +81,8 @@ func TestSettingsPageSaves(t *testing.T) {
 		require.Contains(t, res.Header.Get("HX-Trigger"), "Settings saved.")
 		tn = storedTenant(t, env, f.Tenant.ID)
 		require.Empty(t, tn.Logo)
+		require.Equal(t, http.StatusNotFound, c.Get("/logo").StatusCode)
+		require.NotContains(t, env.Client().Get("/signin").Body, `src="/logo"`)
 		require.True(t, tn.SelfServeEnabled)
 		require.Len(t, setupAudit(t, env, f.Tenant.ID, "tenant.settings_update"), 2)
 

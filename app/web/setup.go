@@ -345,12 +345,7 @@ func (h *setupHandler) saveSettings(c echo.Context) error {
 
 // logo serves the tenant's logo during setup (/logo waits for setup's end).
 func (h *setupHandler) logo(c echo.Context) error {
-	t := currentTenant(c)
-	if len(t.Logo) == 0 {
-		return apperr.New(apperr.NotFound, "No logo.")
-	}
-	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	return c.Blob(http.StatusOK, t.LogoType, t.Logo)
+	return h.s.serveLogo(c, currentTenant(c).ID, "private, no-cache")
 }
 
 // ---- step 3: two-step sign-in for the Primary

@@ -1,6 +1,9 @@
 package web
 
 import (
+	"database/sql"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -17,7 +20,6 @@ func (s *Server) publicTenant(c echo.Context) *tenant.Tenant {
 	}
 	t := new(tenant.Tenant)
 	err := s.DB.Bun.NewSelect().Model(t).Column("id", "name", "logo_type").
-		ColumnExpr("CASE WHEN logo IS NULL THEN NULL ELSE ? END AS logo", []byte{1}).
 		Order("created_at").Limit(1).Scan(c.Request().Context())
 	if err != nil {
 		return nil
@@ -30,19 +32,29 @@ func (s *Server) publicTenant(c echo.Context) *tenant.Tenant {
 func (s *Server) logo(c echo.Context) error {
 	t := currentTenant(c)
 	if t == nil {
-		pt := s.publicTenant(c)
-		if pt == nil {
-			return apperr.New(apperr.NotFound, "No logo.")
-		}
-		full, err := tenant.Get(c.Request().Context(), s.DB.Bun, pt.ID)
-		if err != nil {
-			return err
-		}
-		t = full
+		t = s.publicTenant(c)
 	}
-	if len(t.Logo) == 0 {
+	if t == nil {
 		return apperr.New(apperr.NotFound, "No logo.")
 	}
-	c.Response().Header().Set("Cache-Control", "private, max-age=300")
-	return c.Blob(http.StatusOK, t.LogoType, t.Logo)
+	return s.serveLogo(c, t.ID, "private, max-age=300")
+}
+
+// serveLogo answers with tenant id's logo, read now (the request's tenant
+// comes without the logo's bytes: tenant.WithoutLogo), or 404.
+func (s *Server) serveLogo(c echo.Context, tenantID, cacheControl string) error {
+	var logo struct {
+		Bytes []byte `bun:"logo"`
+		Type  string `bun:"logo_type"`
+	}
+	err := s.DB.Bun.NewSelect().Table("tenants").Column("logo", "logo_type").Where("id = ?", tenantID).
+		Scan(c.Request().Context(), &logo.Bytes, &logo.Type)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && len(logo.Bytes) == 0) {
+		return apperr.New(apperr.NotFound, "No logo.")
+	}
+	if err != nil {
+		return fmt.Errorf("logo: %w", err)
+	}
+	c.Response().Header().Set("Cache-Control", cacheControl)
+	return c.Blob(http.StatusOK, logo.Type, logo.Bytes)
 }
