@@ -20,7 +20,10 @@ Usage:
   latchkey worker [flags]        work jobs only
   latchkey migrate [flags]       apply database migrations and exit
   latchkey audit-verify [flags]  check that every tenant's audit chain is intact
-  latchkey rekey [flags]         re-encrypt secrets under the first key of LATCHKEY_MASTER_KEY
+  latchkey rekey [flags]         re-encrypt every stored secret (technicians' and end users' TOTP
+                                 secrets, directory and Twilio credentials, web push keys, codes,
+                                 text and push messages) under the first key of
+                                 LATCHKEY_MASTER_KEY; the keys after it may go once it succeeds
   latchkey demo-data [--customers N] [--end-users N] [--seed N] [flags]
                                  add made-up customers (default 100) and end users (default
                                  100000) to the tenant, creating "Demo MSP" when there is none;
@@ -77,20 +80,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "migrations applied (%s)\n", a.DB.Dialect)
 		return a.Close(context.Background())
 	case "rekey":
-		n, err := a.Logins.Reencrypt(ctx)
-		fmt.Fprintf(stdout, "re-encrypted the secrets of %d logins under key %s\n", n, a.Keys.CurrentID())
-		if err == nil {
-			n, err = a.Web.SMS.Reencrypt(ctx)
-			fmt.Fprintf(stdout, "re-encrypted the SMS settings of %d tenants\n", n)
-		}
-		if err == nil {
-			n, err = a.Web.Push.Reencrypt(ctx)
-			fmt.Fprintf(stdout, "re-encrypted %d web push keys and subscriptions\n", n)
-		}
-		if err == nil {
-			n, err = a.Agents.Reencrypt(ctx)
-			fmt.Fprintf(stdout, "re-encrypted the directory bind passwords of %d customers\n", n)
-		}
+		err := Rekey(ctx, a.DB, a.Keys, RekeySteps(), stdout)
 		if cerr := a.Close(context.Background()); err == nil {
 			err = cerr
 		}

@@ -311,27 +311,3 @@ func (s *Service) wireConfig(st *Settings) (*wire.Config, error) {
 	}
 	return c, nil
 }
-
-// Reencrypt re-encrypts stored bind passwords not under the current key.
-func (s *Service) Reencrypt(ctx context.Context) (int, error) {
-	var all []*Settings
-	if err := s.db.Bun.NewSelect().Model(&all).Where("bind_password IS NOT NULL").Scan(ctx); err != nil {
-		return 0, fmt.Errorf("agent: list settings: %w", err)
-	}
-	n := 0
-	for _, st := range all {
-		if !s.keys.NeedsRotation(st.BindPassword) {
-			continue
-		}
-		ct, err := s.keys.Reencrypt(st.BindPassword, settingsAAD(st.CustomerID))
-		if err != nil {
-			return n, err
-		}
-		if _, err := s.db.Bun.NewUpdate().Model((*Settings)(nil)).Set("bind_password = ?", ct).
-			Where("customer_id = ?", st.CustomerID).Exec(ctx); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}

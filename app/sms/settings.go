@@ -360,39 +360,3 @@ func (s *Service) credentialsOf(st *settingsRow) (*credentials, error) {
 	c.provider = t
 	return c, nil
 }
-
-// Reencrypt re-encrypts the SMS secrets that are not under the current key
-// (after a key rotation) and returns how many tenants' settings changed.
-func (s *Service) Reencrypt(ctx context.Context) (int, error) {
-	var rows []settingsRow
-	if err := s.d.DB.Bun.NewSelect().Model(&rows).Scan(ctx); err != nil {
-		return 0, fmt.Errorf("sms: list settings: %w", err)
-	}
-	n := 0
-	for _, st := range rows {
-		q := s.d.DB.Bun.NewUpdate().Model((*settingsRow)(nil)).Where("tenant_id = ?", st.TenantID)
-		changed := false
-		for _, f := range []struct {
-			col string
-			val []byte
-		}{{"auth_token", st.AuthToken}, {"api_key_secret", st.APIKeySecret}} {
-			if len(f.val) == 0 || !s.d.Keys.NeedsRotation(f.val) {
-				continue
-			}
-			ct, err := s.d.Keys.Reencrypt(f.val, secretAAD(st.TenantID, f.col))
-			if err != nil {
-				return n, fmt.Errorf("sms: re-encrypt %s of tenant %s: %w", f.col, st.TenantID, err)
-			}
-			q = q.Set(f.col+" = ?", ct).Where(f.col+" = ?", f.val)
-			changed = true
-		}
-		if !changed {
-			continue
-		}
-		if _, err := q.Exec(ctx); err != nil {
-			return n, fmt.Errorf("sms: re-encrypt tenant %s: %w", st.TenantID, err)
-		}
-		n++
-	}
-	return n, nil
-}
