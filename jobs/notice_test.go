@@ -46,10 +46,24 @@ func localTime(t *testing.T, zone, s string) time.Time {
 	return v
 }
 
-// noticeSetup sets the clock first (the sweep that runs at start then sees
-// it), then a tenant in zone with notification hour 9 and one customer.
+// noticeSetup waits for the sweep that River's leader runs at start, then
+// sets the clock and makes a tenant in zone with notification hour 9 and one
+// customer.
+//
+// The sweep at start comes a second or two after the application starts
+// (leader election, then the periodic jobs): left to itself it could run in
+// the middle of a test's fixture and, with the clock past the hour, plan the
+// customer's first day with only the end users inserted so far; the others
+// would get no notice that day (the day is planned once). Waiting for it
+// first (it plans nothing: there is no tenant yet) leaves every sweep of the
+// test to the test.
 func noticeSetup(t *testing.T, env *apptest.Env, start time.Time, zone string) *noticeFixture {
 	t.Helper()
+	apptest.WaitFor(t, 30*time.Second, func() bool {
+		n, err := env.App.DB.Bun.NewSelect().Table("river_job").
+			Where("kind = ? AND state = 'completed'", (jobargs.NoticeSweep{}).Kind()).Count(context.Background())
+		return err == nil && n > 0
+	}, "the notice sweep run at start")
 	env.Clock.Set(start)
 	f := env.Setup("Acme IT")
 	_, err := env.App.DB.Bun.NewUpdate().Table("tenants").Set("time_zone = ?", zone).Set("notification_hour = 9").
@@ -70,7 +84,9 @@ func (nf *noticeFixture) customer(t *testing.T, name, zone string) *customer.Cus
 }
 
 // user inserts an eligible end user of cu (an AD account with self-serve
-// on, email and mobile: Registration complete) whose password expires at exp.
+// on, email and mobile: Registration complete) whose password expires at exp
+// and was set 90 days before, in one transaction (as an import writes both
+// dates: a sweep never sees the one without the other).
 func (nf *noticeFixture) user(t *testing.T, cu *customer.Customer, username string, exp time.Time, mobile string) *enduser.EndUser {
 	t.Helper()
 	if mobile == "" {
@@ -82,10 +98,13 @@ func (nf *noticeFixture) user(t *testing.T, cu *customer.Customer, username stri
 	u := &enduser.EndUser{ID: db.NewID(), TenantID: cu.TenantID, CustomerID: cu.ID, Username: username, FirstName: "Ann",
 		Email: username + "@globex.example", Mobile: mobile, Source: enduser.SourceAD, ExternalID: "guid-" + username,
 		SelfServeEnabled: true, PasswordExpiresAt: &e, CreatedAt: now, UpdatedAt: now}
-	_, err := nf.env.App.DB.Bun.NewInsert().Model(u).Exec(ctx)
-	require.NoError(t, err)
-	_, err = nf.env.App.DB.Bun.NewUpdate().Table("end_users").Set("password_last_set_at = ?", e.AddDate(0, 0, -90)).Where("id = ?", u.ID).Exec(ctx)
-	require.NoError(t, err)
+	require.NoError(t, nf.env.App.DB.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		if _, err := tx.NewInsert().Model(u).Exec(ctx); err != nil {
+			return err
+		}
+		_, err := tx.NewUpdate().Table("end_users").Set("password_last_set_at = ?", e.AddDate(0, 0, -90)).Where("id = ?", u.ID).Exec(ctx)
+		return err
+	}))
 	return u
 }
 
@@ -241,12 +260,13 @@ func TestNoticeLocalHours(t *testing.T) {
 
 // TestNoticeTwoWorkerProcesses: two server processes with workers on one
 // PostgreSQL database, both sweeping every day (and their periodic jobs
-// queued too): exactly one notice and one email a day.
+// queued too): exactly one notice and one email a day, each planned by that
+// day's sweeps.
 func TestNoticeTwoWorkerProcesses(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t, db.Postgres)
 	exp := localTime(t, "UTC", "2026-06-20 18:00")
-	nf := noticeSetup(t, env, exp.AddDate(0, 0, -10).Add(-8*time.Hour), "UTC")
+	nf := noticeSetup(t, env, exp.AddDate(0, 0, -10).Add(-10*time.Hour), "UTC") // the first day, 08:00: nothing due while the fixture is made
 	other := env.Another()
 	nf2 := &noticeFixture{env: other, f: nf.f, cu: nf.cu}
 	var users []*enduser.EndUser
@@ -273,7 +293,15 @@ func TestNoticeTwoWorkerProcesses(t *testing.T) {
 	}
 	for _, u := range users {
 		require.Len(t, nf.emails(t, u.Email, notice.MessageKindExpiry), 11, u.Username)
-		require.Len(t, nf.notices(t, u.ID), 11)
+		ns := nf.notices(t, u.ID)
+		require.Len(t, ns, 11, u.Username)
+		for i, n := range ns {
+			day := exp.AddDate(0, 0, i-10).Format("2006-01-02")
+			require.Equal(t, day, n.Day, u.Username)
+			require.Equal(t, 10-i, n.DaysLeft, u.Username)
+			require.Equal(t, notice.StateSent, n.State, u.Username)
+			require.True(t, localTime(t, "UTC", day+" 09:01").Equal(n.PlannedAt), "%s: %s planned by that day's sweeps, at %s", u.Username, day, n.PlannedAt)
+		}
 	}
 	n, err := env.App.DB.Bun.NewSelect().Table("river_job").Where("kind = ?", "send_notice").Count(ctx)
 	require.NoError(t, err)
