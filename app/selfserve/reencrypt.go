@@ -2,9 +2,9 @@ package selfserve
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
+	"github.com/latchkey/latchkey/app/rekey"
 	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/db"
 )
@@ -20,147 +20,47 @@ import (
 // in proof rows until confirmed (purpose "authenticator", sealed as the
 // end user's authenticator).
 func ReencryptProofs(ctx context.Context, d *db.DB, keys *secret.Keyring) (int, error) {
-	return rekeyRows(ctx, d, "selfserve: proofs", func(ctx context.Context, after string) ([]rekeyItem, string, error) {
+	return rekey.Rows(ctx, d, "selfserve: proofs", func(ctx context.Context, after string) ([]rekey.Item, string, error) {
 		var rows []proofRow
 		if err := d.Bun.NewSelect().Model(&rows).Column("id", "tenant_id", "end_user_id", "purpose", "code").
-			Where("code IS NOT NULL AND id > ?", after).Order("id").Limit(rekeyBatch).Scan(ctx); err != nil {
+			Where("code IS NOT NULL AND id > ?", after).Order("id").Limit(rekey.Batch).Scan(ctx); err != nil {
 			return nil, "", err
 		}
-		var items []rekeyItem
+		var items []rekey.Item
 		for _, p := range rows {
 			aad := proofAAD(p.TenantID, p.ID)
 			if p.Purpose == purposeAuthenticator {
 				if p.EndUserID == nil {
-					items = append(items, rekeyItem{key: p.ID, err: fmt.Errorf("a pending authenticator without an end user")})
+					items = append(items, rekey.Item{Key: p.ID, Err: fmt.Errorf("a pending authenticator without an end user")})
 					continue
 				}
 				aad = authenticatorAAD(p.TenantID, *p.EndUserID)
 			}
-			items = rekeyValue(items, keys, p.ID, p.Code, aad)
+			items = rekey.Value(items, keys, p.ID, p.Code, aad)
 		}
-		return items, lastKey(rows, func(p proofRow) string { return p.ID }), nil
-	}, func(ctx context.Context, tx *db.Tx, it rekeyItem) (int64, error) {
-		return affected(tx.NewUpdate().Model((*proofRow)(nil)).Set("code = ?", it.new).
-			Where("id = ? AND code = ?", it.key, it.old).Exec(ctx))
+		return items, rekey.LastKey(rows, func(p proofRow) string { return p.ID }), nil
+	}, func(ctx context.Context, tx *db.Tx, it rekey.Item) (int64, error) {
+		return rekey.Affected(tx.NewUpdate().Model((*proofRow)(nil)).Set("code = ?", it.New).
+			Where("id = ? AND code = ?", it.Key, it.Old).Exec(ctx))
 	})
 }
 
 // ReencryptAuthenticators re-encrypts end users' authenticator app secrets
 // (end_user_authenticators.secret), confirmed or not.
 func ReencryptAuthenticators(ctx context.Context, d *db.DB, keys *secret.Keyring) (int, error) {
-	return rekeyRows(ctx, d, "selfserve: authenticators", func(ctx context.Context, after string) ([]rekeyItem, string, error) {
+	return rekey.Rows(ctx, d, "selfserve: authenticators", func(ctx context.Context, after string) ([]rekey.Item, string, error) {
 		var rows []authenticatorRow
 		if err := d.Bun.NewSelect().Model(&rows).Column("end_user_id", "tenant_id", "secret").
-			Where("end_user_id > ?", after).Order("end_user_id").Limit(rekeyBatch).Scan(ctx); err != nil {
+			Where("end_user_id > ?", after).Order("end_user_id").Limit(rekey.Batch).Scan(ctx); err != nil {
 			return nil, "", err
 		}
-		var items []rekeyItem
+		var items []rekey.Item
 		for _, a := range rows {
-			items = rekeyValue(items, keys, a.EndUserID, a.Secret, authenticatorAAD(a.TenantID, a.EndUserID))
+			items = rekey.Value(items, keys, a.EndUserID, a.Secret, authenticatorAAD(a.TenantID, a.EndUserID))
 		}
-		return items, lastKey(rows, func(a authenticatorRow) string { return a.EndUserID }), nil
-	}, func(ctx context.Context, tx *db.Tx, it rekeyItem) (int64, error) {
-		return affected(tx.NewUpdate().Model((*authenticatorRow)(nil)).Set("secret = ?", it.new).
-			Where("end_user_id = ? AND secret = ?", it.key, it.old).Exec(ctx))
+		return items, rekey.LastKey(rows, func(a authenticatorRow) string { return a.EndUserID }), nil
+	}, func(ctx context.Context, tx *db.Tx, it rekey.Item) (int64, error) {
+		return rekey.Affected(tx.NewUpdate().Model((*authenticatorRow)(nil)).Set("secret = ?", it.New).
+			Where("end_user_id = ? AND secret = ?", it.Key, it.Old).Exec(ctx))
 	})
-}
-
-// rekeyBatch is how many rows rekeyRows reads at a time and rewrites in one
-// transaction.
-const rekeyBatch = 200
-
-// rekeyItem is a row whose ciphertext is to be re-encrypted (new), or could
-// not be (err).
-type rekeyItem struct {
-	key      string
-	old, new any
-	err      error
-}
-
-// rekeyValue appends to items what re-encrypting ct (stored in the row with
-// key) takes: nothing when it is empty or already under the current key.
-func rekeyValue(items []rekeyItem, keys *secret.Keyring, key string, ct, aad []byte) []rekeyItem {
-	if len(ct) == 0 || !keys.NeedsRotation(ct) {
-		return items
-	}
-	out, err := keys.Reencrypt(ct, aad)
-	return append(items, rekeyItem{key: key, old: ct, new: out, err: err})
-}
-
-func lastKey[T any](rows []T, key func(T) string) string {
-	if len(rows) == 0 {
-		return ""
-	}
-	return key(rows[len(rows)-1])
-}
-
-func affected(res sql.Result, err error) (int64, error) {
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// beforeRekeyWrite is the context key of a func() that tests have
-// rekeyRows run between reading a page and writing it.
-type beforeRekeyWrite struct{}
-
-// rekeyRows re-encrypts one kind of value a page at a time: page reads the
-// rows with keys after `after` (at most rekeyBatch, in key order) and
-// returns the changes to make and the last key it read ("" when there are
-// no more rows); set writes one change in its page's transaction, only
-// where the stored value is still it.old, and returns the rows it changed.
-// Values that cannot be re-encrypted do not stop the others: their number
-// and the first one's error end up in the error.
-func rekeyRows(ctx context.Context, d *db.DB, what string,
-	page func(ctx context.Context, after string) ([]rekeyItem, string, error),
-	set func(ctx context.Context, tx *db.Tx, it rekeyItem) (int64, error),
-) (int, error) {
-	n, failed := 0, 0
-	var first error
-	for after := ""; ; {
-		items, last, err := page(ctx, after)
-		if err != nil {
-			return n, fmt.Errorf("%s: read: %w", what, err)
-		}
-		if last == "" {
-			break
-		}
-		after = last
-		todo := items[:0:0]
-		for _, it := range items {
-			if it.err != nil {
-				if failed++; first == nil {
-					first = fmt.Errorf("%s: %s: %w", what, it.key, it.err)
-				}
-				continue
-			}
-			todo = append(todo, it)
-		}
-		if len(todo) == 0 {
-			continue
-		}
-		if hook, ok := ctx.Value(beforeRekeyWrite{}).(func()); ok {
-			hook()
-		}
-		var m int64
-		if err := d.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-			m = 0
-			for _, it := range todo {
-				k, err := set(ctx, tx, it)
-				if err != nil {
-					return err
-				}
-				m += k
-			}
-			return nil
-		}); err != nil {
-			return n, fmt.Errorf("%s: write: %w", what, err)
-		}
-		n += int(m)
-	}
-	if failed > 0 {
-		return n, fmt.Errorf("%d could not be re-encrypted (%w)", failed, first)
-	}
-	return n, nil
 }

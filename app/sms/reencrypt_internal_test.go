@@ -1,6 +1,10 @@
 package sms
 
-import "context"
+import (
+	"context"
+
+	"github.com/latchkey/latchkey/app/rekey"
+)
 
 // The additional data of the package's ciphertexts, for reencrypt_test.go.
 var (
@@ -11,5 +15,5 @@ var (
 // WithBeforeRekeyWriteForTest has the package's Reencrypt functions run
 // fn between reading a page of rows and writing it.
 func WithBeforeRekeyWriteForTest(ctx context.Context, fn func()) context.Context {
-	return context.WithValue(ctx, beforeRekeyWrite{}, fn)
+	return rekey.WithBeforeWrite(ctx, fn)
 }
