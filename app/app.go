@@ -90,20 +90,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	// jobs through the queue created below from these workers: jobRef
 	// forwards to the queue once it exists.
 	jobRef := &queueRef{}
-	onboarding := enduser.NewOnboarding(enduser.OnboardingDeps{DB: d, Jobs: jobRef, Mail: notify.NewQueue(jobRef, now), Link: cfg.Link, Now: now, Log: log})
+	onboarding := enduser.NewOnboarding(enduser.OnboardingDeps{DB: d, Jobs: jobRef, Mail: notify.NewQueue(jobRef, keys, now), Link: cfg.Link, Now: now, Log: log})
 	// Delivery by SMS (Twilio, per tenant) and web push (app/sms, app/webpush).
 	smsSvc := sms.NewService(sms.Deps{DB: d, Keys: keys, Jobs: jobRef, Link: cfg.Link, APIURL: cfg.TwilioAPIURL, Now: now, Log: log})
 	pushSvc := webpush.NewService(webpush.Deps{DB: d, Keys: keys, Jobs: jobRef, Link: cfg.Link, AllowAnyEndpoint: cfg.PushAnyEndpoint, Now: now, Log: log})
 	// Password-expiry and lockout notices; a new lockout event enqueues its
 	// notice in the event's transaction.
-	notices := notice.New(notice.Deps{DB: d, Jobs: jobRef, Mail: notify.NewQueue(jobRef, now), SMS: smsSvc.Queue(), Push: pushSvc.Queue(),
+	notices := notice.New(notice.Deps{DB: d, Jobs: jobRef, Mail: notify.NewQueue(jobRef, keys, now), SMS: smsSvc.Queue(), Push: pushSvc.Queue(),
 		Link: cfg.Link, Now: now, Log: log})
 	agents := agent.New(agent.Deps{DB: d, Keys: keys, Now: now, Log: log, BaseURL: cfg.Link(""),
 		OnLockout: func(ctx context.Context, tx *db.Tx, ev *agent.LockoutEvent) error {
 			return notices.Lockout(ctx, tx, notice.LockoutInput{EventID: ev.ID, TenantID: ev.TenantID, CustomerID: ev.CustomerID,
 				EndUserID: ev.EndUserID, LockedAt: ev.LockedAt})
 		}})
-	jobDeps := jobs.Deps{Config: cfg, DB: d, Log: log, Now: now, Onboarding: onboarding, Agents: agents}
+	jobDeps := jobs.Deps{Config: cfg, DB: d, Log: log, Now: now, Keys: keys, Onboarding: onboarding, Agents: agents}
 	if cfg.SMTP.Enabled() {
 		jobDeps.Mailer = notify.NewSMTPMailer(cfg.SMTP)
 	}
@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	// Identity verification and end users' devices (app/verify, app/device).
 	devices := device.NewService(device.Deps{DB: d, Push: pushSvc, Now: now})
 	verifySvc := verify.NewService(verify.Deps{DB: d, Keys: keys, Jobs: jobRef, SMS: smsSvc.Queue(), Push: pushSvc.Queue(),
-		Mail: notify.NewQueue(jobRef, now), Now: now, Log: log, PushTimeout: cfg.VerifyPushTimeout, Link: cfg.Link})
+		Mail: notify.NewQueue(jobRef, keys, now), Now: now, Log: log, PushTimeout: cfg.VerifyPushTimeout, Link: cfg.Link})
 	jobDeps.Verify = verifySvc
 	if cfg.Workers {
 		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 
 	hasher := credential.NewHasher(max(2, runtime.NumCPU()))
-	mail := notify.NewQueue(q, now)
+	mail := notify.NewQueue(q, keys, now)
 	logins := login.NewService(login.Deps{DB: d, Hasher: hasher, Keys: keys, Mail: mail, Link: cfg.Link, Now: now, Log: log})
 	srv := web.New(web.Deps{Config: cfg, Log: log, DB: d, Sessions: sm, Keys: keys, Hasher: hasher, Mail: mail, Logins: logins, Onboarding: onboarding, Agents: agents, Now: now})
 	srv.SMS, srv.Push = smsSvc, pushSvc

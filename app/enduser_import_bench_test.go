@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/tenant"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/db/dbtest"
@@ -47,7 +48,11 @@ func BenchmarkEndUserImport(b *testing.B) {
 			ctx := context.Background()
 			q, err := db.NewQueue(d, &river.Config{})
 			require.NoError(b, err)
-			svc := enduser.NewOnboarding(enduser.OnboardingDeps{DB: d, Jobs: q, Mail: notify.NewQueue(q, time.Now),
+			key, err := secret.GenerateKey()
+			require.NoError(b, err)
+			keys, err := secret.ParseKeys(key)
+			require.NoError(b, err)
+			svc := enduser.NewOnboarding(enduser.OnboardingDeps{DB: d, Jobs: q, Mail: notify.NewQueue(q, keys, time.Now),
 				Link: func(p string) string { return "http://latchkey.test" + p }})
 			now := time.Now().UTC()
 			t := tenant.New(now)

@@ -20,6 +20,12 @@ const sendEmailTimeout = 30 * time.Second
 // sendEmailWorker renders one row of the messages table and delivers it by
 // SMTP, or keeps it in the outbox when no SMTP server is configured.
 //
+// The message's content is encrypted at rest (app/notify/sealed.go): the
+// worker decrypts it with Deps.Keys to render it, and stores the rendered
+// bodies encrypted (a legacy row written in clear is encrypted on the way).
+// A message that cannot be decrypted (its key was removed from the keyring)
+// never will be: it is failed, as one that cannot be rendered.
+//
 // Delivery is at most once. Only a queued message is worked; before talking
 // to the SMTP server the attempt claims it (queued → sending, one UPDATE
 // that only one attempt can win) and records the outcome afterwards (sent,
@@ -43,6 +49,9 @@ func (w *sendEmailWorker) Timeout(*river.Job[jobargs.SendEmail]) time.Duration {
 }
 
 func (w *sendEmailWorker) Work(ctx context.Context, job *river.Job[jobargs.SendEmail]) error {
+	if w.d.Keys == nil {
+		return errors.New("send_email: no keyring was wired to decrypt messages")
+	}
 	idb := w.d.DB.Bun
 	id := job.Args.MessageID
 	m, err := notify.Load(ctx, idb, id)
@@ -66,23 +75,27 @@ func (w *sendEmailWorker) Work(ctx context.Context, job *river.Job[jobargs.SendE
 	}
 	r, err := w.render(ctx, m, t)
 	if err != nil {
-		// A message that cannot be rendered never will be: give up on it.
-		w.d.Log.ErrorContext(ctx, "email cannot be rendered", "message", id, "err", err)
-		if _, ferr := notify.Fail(ctx, idb, id, "cannot be rendered"); ferr != nil {
+		// A message that cannot be decrypted or rendered never will be: give up on it.
+		reason := "cannot be rendered"
+		if errors.Is(err, notify.ErrUndecryptable) {
+			reason = "cannot be decrypted with the configured keys"
+		}
+		w.d.Log.ErrorContext(ctx, "email "+reason, "message", id, "err", err)
+		if _, ferr := notify.Fail(ctx, idb, id, reason); ferr != nil {
 			return ferr
 		}
 		return river.JobCancel(err)
 	}
 
 	if !w.d.Config.SMTP.Enabled() {
-		_, err := notify.KeepInOutbox(ctx, idb, id, r)
+		_, err := notify.KeepEmailInOutbox(ctx, idb, w.d.Keys, m, r)
 		return err
 	}
 	if w.d.Mailer == nil {
 		return errors.New("send_email: SMTP is configured but no mailer was wired")
 	}
 
-	ok, err := notify.Claim(ctx, idb, id, r, w.now())
+	ok, err := notify.ClaimEmail(ctx, idb, w.d.Keys, m, r, w.now())
 	if err != nil || !ok {
 		return err // !ok: another attempt claimed it first
 	}
@@ -132,10 +145,11 @@ func (w *sendEmailWorker) claimed(ctx context.Context, m *notify.Message) error 
 	return nil
 }
 
-// render builds the subject and both bodies from the message's data and the
-// tenant's name. An error means the message can never be rendered.
+// render builds the subject and both bodies from the message's decrypted
+// data and the tenant's name. An error means the message can never be
+// rendered (it wraps notify.ErrUndecryptable when it cannot be decrypted).
 func (w *sendEmailWorker) render(ctx context.Context, m *notify.Message, t *tenant.Tenant) (notify.Rendered, error) {
-	e, err := m.EmailData()
+	e, err := m.EmailData(w.d.Keys)
 	if err != nil {
 		return notify.Rendered{}, err
 	}

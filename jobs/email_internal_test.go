@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/tenant"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/db/dbtest"
@@ -60,16 +62,17 @@ type emailFixture struct {
 	d      *db.DB
 	w      *sendEmailWorker
 	mailer *fakeMailer
+	keys   *secret.Keyring
 	now    time.Time
 }
 
 func newEmailFixture(t *testing.T, d *db.DB, smtp bool) *emailFixture {
-	f := &emailFixture{d: d, mailer: &fakeMailer{}, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	f := &emailFixture{d: d, mailer: &fakeMailer{}, keys: newKeys(t), now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	cfg := config.Config{}
 	if smtp {
 		cfg.SMTP = config.SMTP{Host: "smtp.msp.example", Port: 587, From: "Latchkey <latchkey@msp.example>", TLS: "starttls"}
 	}
-	deps := Deps{Config: cfg, DB: d, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return f.now }}
+	deps := Deps{Config: cfg, DB: d, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return f.now }, Keys: f.keys}
 	if smtp {
 		deps.Mailer = f.mailer
 	}
@@ -77,20 +80,38 @@ func newEmailFixture(t *testing.T, d *db.DB, smtp bool) *emailFixture {
 	return f
 }
 
-// queue stores a tenant (once per name) and an email for it, and returns the message id.
-func (f *emailFixture) queue(t *testing.T, tenantName string, e notify.Email) string {
+// newKeys returns a keyring of one new key.
+func newKeys(t *testing.T) *secret.Keyring {
+	t.Helper()
+	entry, err := secret.GenerateKey()
+	require.NoError(t, err)
+	kr, err := secret.ParseKeys(entry)
+	require.NoError(t, err)
+	return kr
+}
+
+// tenant stores a tenant (once per name) and returns its id.
+func (f *emailFixture) tenant(t *testing.T, name string) string {
 	t.Helper()
 	ctx := context.Background()
 	var tn tenant.Tenant
-	err := f.d.Bun.NewSelect().Model(&tn).Where("name = ?", tenantName).Scan(ctx)
+	err := f.d.Bun.NewSelect().Model(&tn).Where("name = ?", name).Scan(ctx)
 	if err != nil {
 		tn = *tenant.New(f.now)
-		tn.Name = tenantName
+		tn.Name = name
 		require.NoError(t, tenant.Insert(ctx, f.d.Bun, &tn))
 	}
+	return tn.ID
+}
+
+// queueWith stores a tenant (once per name) and an email for it, encrypted
+// with keys, and returns the message id.
+func (f *emailFixture) queueWith(t *testing.T, keys *secret.Keyring, tenantName string, e notify.Email) string {
+	t.Helper()
+	tid := f.tenant(t, tenantName)
 	var id string
-	require.NoError(t, f.d.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		m, err := notify.NewQueue(noInserter{}, func() time.Time { return f.now }).Email(ctx, tx, tn.ID, "dana@customer.example", "test_kind", e)
+	require.NoError(t, f.d.RunInTx(context.Background(), func(ctx context.Context, tx *db.Tx) error {
+		m, err := notify.NewQueue(noInserter{}, keys, func() time.Time { return f.now }).Email(ctx, tx, tid, "dana@customer.example", "test_kind", e)
 		if err != nil {
 			return err
 		}
@@ -98,6 +119,12 @@ func (f *emailFixture) queue(t *testing.T, tenantName string, e notify.Email) st
 		return nil
 	}))
 	return id
+}
+
+// queue is queueWith the worker's keyring.
+func (f *emailFixture) queue(t *testing.T, tenantName string, e notify.Email) string {
+	t.Helper()
+	return f.queueWith(t, f.keys, tenantName, e)
 }
 
 func (f *emailFixture) work(id string, attempt int) error {
@@ -113,7 +140,31 @@ func (f *emailFixture) message(t *testing.T, id string) *notify.Message {
 	return m
 }
 
-const resetURL = "http://latchkey.test/password/tok3n"
+// content is the message as stored, decrypted.
+func (f *emailFixture) content(t *testing.T, id string) notify.Content {
+	t.Helper()
+	c, err := f.message(t, id).Content(f.keys)
+	require.NoError(t, err)
+	return c
+}
+
+// requireSealed fails when a stored column of the message holds the reset
+// token or the tenant's name in clear, or is JSON.
+func (f *emailFixture) requireSealed(t *testing.T, id string) {
+	t.Helper()
+	m := f.message(t, id)
+	for col, v := range map[string]string{"subject": m.Subject, "data": m.Data, "body_text": m.BodyText, "body_html": m.BodyHTML} {
+		require.NotContains(t, v, resetToken, col)
+		require.NotContains(t, v, "Reset your", col)
+		require.NotContains(t, v, "Acme", col)
+		require.False(t, strings.HasPrefix(v, "{"), "%s is JSON", col)
+	}
+}
+
+const (
+	resetToken = "tok3nQ4zL9xW2mR7vB1nK8sD5fG0hJ3c"
+	resetURL   = "http://latchkey.test/password/" + resetToken
+)
 
 func resetEmail() notify.Email {
 	return notify.Email{
@@ -131,18 +182,20 @@ func TestEmailWorkerKeepsOutboxWithoutSMTP(t *testing.T) {
 		f := newEmailFixture(t, d, false)
 		id := f.queue(t, "Acme & Sons IT", resetEmail())
 		require.NoError(t, f.work(id, 1))
-		m := f.message(t, id)
-		require.Equal(t, notify.StatusOutbox, m.Status)
+		f.requireSealed(t, id)
+		m := f.content(t, id)
+		require.Equal(t, notify.StatusOutbox, f.message(t, id).Status)
 		require.Equal(t, "Reset your Latchkey password", m.Subject)
-		require.Contains(t, m.BodyText, "Hi Dana,\n\n")
-		require.Contains(t, m.BodyText, "Choose a new password:\n"+resetURL+"\n")
-		require.Contains(t, m.BodyText, "Sent by Latchkey for Acme & Sons IT.")
-		require.Contains(t, m.BodyHTML, "Acme &amp; Sons IT")
-		require.Contains(t, m.BodyHTML, `href="`+resetURL+`"`)
-		require.Contains(t, m.BodyHTML, "&lt;b&gt;of&lt;/b&gt;")
-		require.NotContains(t, m.BodyHTML, "<b>of</b>")
-		require.Contains(t, m.BodyHTML, "One link, 30 minutes")
-		require.Nil(t, m.SentAt)
+		require.Equal(t, resetEmail(), m.Email)
+		require.Contains(t, m.Text, "Hi Dana,\n\n")
+		require.Contains(t, m.Text, "Choose a new password:\n"+resetURL+"\n")
+		require.Contains(t, m.Text, "Sent by Latchkey for Acme & Sons IT.")
+		require.Contains(t, m.HTML, "Acme &amp; Sons IT")
+		require.Contains(t, m.HTML, `href="`+resetURL+`"`)
+		require.Contains(t, m.HTML, "&lt;b&gt;of&lt;/b&gt;")
+		require.NotContains(t, m.HTML, "<b>of</b>")
+		require.Contains(t, m.HTML, "One link, 30 minutes")
+		require.Nil(t, f.message(t, id).SentAt)
 
 		// Worked again (a duplicate job): nothing changes.
 		require.NoError(t, f.work(id, 1))
@@ -172,7 +225,10 @@ func TestEmailWorkerSendsOnce(t *testing.T) {
 		require.NotNil(t, m.SentAt)
 		require.WithinDuration(t, f.now, *m.SentAt, time.Second)
 		require.Zero(t, m.Attempts)
-		require.Equal(t, e.Text, m.BodyText)
+		f.requireSealed(t, id)
+		c := f.content(t, id)
+		require.Equal(t, e.Text, c.Text)
+		require.Equal(t, e.HTML, c.HTML)
 	})
 }
 
@@ -243,7 +299,7 @@ func TestEmailWorkerClaimAfterCrash(t *testing.T) {
 		f := newEmailFixture(t, d, true)
 		id := f.queue(t, "Acme IT", resetEmail())
 		// An attempt claimed the message and died before recording the outcome.
-		ok, err := notify.Claim(ctx, d.Bun, id, notify.Rendered{Subject: "s", Text: "t"}, f.now)
+		ok, err := notify.ClaimEmail(ctx, d.Bun, f.keys, f.message(t, id), notify.Rendered{Subject: "s", Text: "t"}, f.now)
 		require.NoError(t, err)
 		require.True(t, ok)
 
@@ -277,10 +333,10 @@ func TestEmailWorkerOnlyLinksHTTPURLs(t *testing.T) {
 		e.ActionURL = "javascript:alert(1)"
 		id := f.queue(t, "Acme IT", e)
 		require.NoError(t, f.work(id, 1))
-		m := f.message(t, id)
-		require.NotContains(t, m.BodyHTML, "javascript:")
-		require.NotContains(t, m.BodyText, "javascript:")
-		require.NotContains(t, m.BodyHTML, "Choose a new password")
+		m := f.content(t, id)
+		require.NotContains(t, m.HTML, "javascript:")
+		require.NotContains(t, m.Text, "javascript:")
+		require.NotContains(t, m.HTML, "Choose a new password")
 	})
 }
 
@@ -305,4 +361,76 @@ func TestEmailWorkerUnreadableDataFails(t *testing.T) {
 	require.Equal(t, notify.StatusFailed, m.Status)
 	require.True(t, strings.Contains(m.LastError, "rendered"))
 	require.Zero(t, f.mailer.count())
+}
+
+func TestEmailWorkerUndecryptableFails(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		t.Parallel()
+		f := newEmailFixture(t, d, true)
+		// Encrypted under a key the worker's keyring does not hold (removed).
+		id := f.queueWith(t, newKeys(t), "Acme IT", resetEmail())
+		err := f.work(id, 1)
+		var cancel *river.JobCancelError
+		require.ErrorAs(t, err, &cancel)
+		require.ErrorIs(t, err, notify.ErrUndecryptable)
+		m := f.message(t, id)
+		require.Equal(t, notify.StatusFailed, m.Status)
+		require.Equal(t, "cannot be decrypted with the configured keys", m.LastError)
+		require.Zero(t, f.mailer.count())
+	})
+}
+
+// legacyEmail stores a queued email the way versions before encryption did
+// (JSON data, subject in clear) and returns its id.
+func (f *emailFixture) legacyEmail(t *testing.T, tenantName string) string {
+	t.Helper()
+	e := resetEmail()
+	e.Subject = "" // the subject was kept in its column
+	data, err := json.Marshal(e)
+	require.NoError(t, err)
+	m := &notify.Message{
+		ID: db.NewID(), TenantID: f.tenant(t, tenantName), Channel: notify.ChannelEmail, Kind: "login_password_reset",
+		To: "dana@customer.example", Subject: resetEmail().Subject, Data: string(data), Status: notify.StatusQueued, CreatedAt: f.now,
+	}
+	_, err = f.d.Bun.NewInsert().Model(m).Exec(context.Background())
+	require.NoError(t, err)
+	return m.ID
+}
+
+func TestEmailWorkerSendsLegacyClearRows(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		t.Parallel()
+		for _, smtp := range []bool{true, false} {
+			f := newEmailFixture(t, d, smtp)
+			id := f.legacyEmail(t, "Acme IT")
+			require.NoError(t, f.work(id, 1))
+			// Delivered (or kept) with its content, and encrypted on the way.
+			f.requireSealed(t, id)
+			c := f.content(t, id)
+			require.Equal(t, resetEmail(), c.Email)
+			require.Contains(t, c.Text, "Choose a new password:\n"+resetURL+"\n")
+			require.Contains(t, c.HTML, `href="`+resetURL+`"`)
+			if smtp {
+				require.Equal(t, notify.StatusSent, f.message(t, id).Status)
+				require.Equal(t, 1, f.mailer.count())
+				sent := f.mailer.sent[0]
+				require.Equal(t, "Reset your Latchkey password", sent.Subject)
+				require.Equal(t, c.Text, sent.Text)
+				require.Equal(t, c.HTML, sent.HTML)
+			} else {
+				require.Equal(t, notify.StatusOutbox, f.message(t, id).Status)
+			}
+		}
+	})
+}
+
+func TestEmailWorkerNeedsKeys(t *testing.T) {
+	t.Parallel()
+	f := newEmailFixture(t, dbtest.New(t, db.SQLite), true)
+	id := f.queue(t, "Acme IT", resetEmail())
+	f.w.d.Keys = nil
+	require.ErrorContains(t, f.work(id, 1), "no keyring")
+	require.Equal(t, notify.StatusQueued, f.message(t, id).Status, "a wiring mistake does not give the message up")
 }

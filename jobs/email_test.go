@@ -78,11 +78,84 @@ func TestEmailEndToEndThroughSMTP(t *testing.T) {
 			require.Contains(t, p.HTML, `href="`+link+`"`)
 			require.Contains(t, p.HTML, "Acme IT")
 			require.NotNil(t, m.SentAt)
-			require.Equal(t, p.Text, m.BodyText)
+			// Stored encrypted: the link's token is nowhere in clear; decrypted, what was sent.
+			requireNotStored(t, m, link[strings.LastIndex(link, "/")+1:], "Reset your")
+			c, err := m.Content(env.App.Keys)
+			require.NoError(t, err)
+			require.Equal(t, p.Text, c.Text)
+			require.Equal(t, "Reset your Latchkey password", c.Subject)
 
 			// The link works: it shows the set-password page.
 			res := env.Client().Get(strings.TrimPrefix(link, "http://latchkey.test"))
 			require.Equal(t, http.StatusOK, res.StatusCode)
+		})
+	}
+}
+
+// requireNotStored fails when any stored column of m holds one of secrets in clear.
+func requireNotStored(t *testing.T, m *notify.Message, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		require.NotEmpty(t, s)
+		for col, v := range map[string]string{"subject": m.Subject, "data": m.Data, "body_text": m.BodyText, "body_html": m.BodyHTML} {
+			require.NotContains(t, v, s, col)
+		}
+	}
+}
+
+// TestCodeEmailEndToEndThroughSMTP queues an email that carries a code in
+// its subject and text and a link with a token (as self-serve's and
+// verification's do): nothing of it is stored in clear, and the SMTP server
+// receives it whole.
+func TestCodeEmailEndToEndThroughSMTP(t *testing.T) {
+	t.Parallel()
+	for _, dia := range dbtest.Dialects {
+		t.Run(string(dia), func(t *testing.T) {
+			t.Parallel()
+			srv := smtptest.New(t, smtptest.Options{Username: "u", Password: "p"})
+			env := smtpEnv(t, dia, srv)
+			f := env.Setup("Acme IT")
+			const code, token = "604218", "Kp3xTz8QwN2mR5vL7yB9cD1fH4jG6sA0"
+			link := "http://latchkey.test/self-serve/verify/" + token
+			var id string
+			require.NoError(t, env.App.DB.RunInTx(context.Background(), func(ctx context.Context, tx *db.Tx) error {
+				m, err := notify.NewQueue(env.App.Queue, env.App.Keys, nil).Email(ctx, tx, f.Tenant.ID, "dana@customer.example",
+					"selfserve_code", notify.Email{
+						Subject: "Your code to reset your password: " + code, Greeting: "Hi Dana,",
+						Lines: []string{"Your code is " + code + "."}, ActionText: "Open", ActionURL: link,
+					})
+				if m != nil {
+					id = m.ID
+				}
+				return err
+			}))
+
+			var m *notify.Message
+			apptest.WaitFor(t, 20*time.Second, func() bool {
+				var err error
+				m, err = notify.Load(context.Background(), env.App.DB.Bun, id)
+				require.NoError(t, err)
+				return m.Status == notify.StatusSent
+			}, "code email sent")
+			requireNotStored(t, m, code, token, "Acme IT")
+
+			var got []smtptest.Message
+			for _, x := range srv.Messages() {
+				if strings.Contains(string(x.Data), "latchkey."+id+"@") {
+					got = append(got, x)
+				}
+			}
+			require.Len(t, got, 1)
+			require.Equal(t, []string{"dana@customer.example"}, got[0].To)
+			p, err := got[0].Parse()
+			require.NoError(t, err)
+			require.Equal(t, "Your code to reset your password: "+code, p.Subject)
+			require.Contains(t, p.Text, "Your code is "+code+".")
+			require.Equal(t, link, regexpLink(t, p.Text))
+			require.Contains(t, p.HTML, `href="`+link+`"`)
+			c, err := m.Content(env.App.Keys)
+			require.NoError(t, err)
+			require.Equal(t, p.Text, c.Text)
 		})
 	}
 }
@@ -141,8 +214,11 @@ func TestEmailEndToEndOutboxWithoutSMTP(t *testing.T) {
 				m = resetMessage(t, env, f.Primary.Email)
 				return m != nil && m.Status == notify.StatusOutbox
 			}, "reset email kept in the outbox")
-			require.Contains(t, m.BodyText, "\nhttp://latchkey.test/password/")
-			require.Contains(t, m.BodyHTML, "Acme IT")
+			c, err := m.Content(env.App.Keys)
+			require.NoError(t, err)
+			require.Contains(t, c.Text, "\nhttp://latchkey.test/password/")
+			require.Contains(t, c.HTML, "Acme IT")
+			requireNotStored(t, m, strings.TrimPrefix(c.ActionURL, "http://latchkey.test/password/"), "Acme IT")
 			require.Nil(t, m.SentAt)
 		})
 	}

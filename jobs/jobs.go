@@ -14,6 +14,7 @@ import (
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/notice"
 	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/sms"
 	"github.com/latchkey/latchkey/app/verify"
 	"github.com/latchkey/latchkey/app/webpush"
@@ -27,6 +28,8 @@ type Deps struct {
 	DB     *db.DB
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Keys decrypt and encrypt email content at rest (send_email).
+	Keys *secret.Keyring
 	// Mailer delivers email; nil when SMTP is not configured (email then
 	// stays in the outbox).
 	Mailer notify.Mailer

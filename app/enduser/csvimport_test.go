@@ -17,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/tenant"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/db/dbtest"
@@ -38,6 +39,7 @@ type fixture struct {
 	q     *db.Queue
 	svc   *enduser.Onboarding
 	clock *clock
+	keys  *secret.Keyring // encrypts the emails (notify)
 	t     *tenant.Tenant
 	cust  *customer.Customer
 	actor audit.Actor
@@ -49,8 +51,12 @@ func setup(t *testing.T, d *db.DB) *fixture {
 	q, err := db.NewQueue(d, &river.Config{})
 	require.NoError(t, err)
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	f := &fixture{d: d, q: q, clock: clk}
-	f.svc = enduser.NewOnboarding(enduser.OnboardingDeps{DB: d, Jobs: q, Mail: notify.NewQueue(q, clk.Now),
+	key, err := secret.GenerateKey()
+	require.NoError(t, err)
+	keys, err := secret.ParseKeys(key)
+	require.NoError(t, err)
+	f := &fixture{d: d, q: q, clock: clk, keys: keys}
+	f.svc = enduser.NewOnboarding(enduser.OnboardingDeps{DB: d, Jobs: q, Mail: notify.NewQueue(q, keys, clk.Now),
 		Link: func(p string) string { return "https://latchkey.example" + p }, Now: clk.Now})
 	f.t = tenant.New(clk.Now())
 	f.t.Name = "Acme IT"

@@ -33,7 +33,7 @@ func TestFirstRunCreatesOneTenantUnderRace(t *testing.T) {
 		require.NoError(t, err)
 		q, err := db.NewQueue(d, &river.Config{})
 		require.NoError(t, err)
-		svc := login.NewService(login.Deps{DB: d, Hasher: credential.NewHasher(8), Keys: kr, Mail: notify.NewQueue(q, time.Now),
+		svc := login.NewService(login.Deps{DB: d, Hasher: credential.NewHasher(8), Keys: kr, Mail: notify.NewQueue(q, kr, time.Now),
 			Link: func(p string) string { return "http://x" + p }, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		const n = 6
 		var wg sync.WaitGroup

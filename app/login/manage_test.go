@@ -2,7 +2,6 @@ package login_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -31,6 +30,7 @@ type bundle struct {
 	svc     *login.Service
 	tenant  *tenant.Tenant
 	primary *login.Login
+	keys    *secret.Keyring
 	now     time.Time
 }
 
@@ -44,7 +44,7 @@ func setup(t *testing.T, d *db.DB) *bundle {
 	q, err := db.NewQueue(d, &river.Config{})
 	require.NoError(t, err)
 	svc := login.NewService(login.Deps{
-		DB: d, Hasher: credential.NewHasher(2), Keys: keys, Mail: notify.NewQueue(q, time.Now),
+		DB: d, Hasher: credential.NewHasher(2), Keys: keys, Mail: notify.NewQueue(q, keys, time.Now),
 		Link: func(p string) string { return "http://latchkey.test" + p }, Now: time.Now,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -54,7 +54,7 @@ func setup(t *testing.T, d *db.DB) *bundle {
 	require.NoError(t, err)
 	_, err = d.Bun.NewUpdate().Model((*tenant.Tenant)(nil)).Set("name = ?", "Acme IT").Where("id = ?", tn.ID).Exec(ctx)
 	require.NoError(t, err)
-	return &bundle{d: d, svc: svc, tenant: tn, primary: primary, now: time.Now()}
+	return &bundle{d: d, svc: svc, tenant: tn, primary: primary, keys: keys, now: time.Now()}
 }
 
 // mustLogin inserts an active login of the role in tenantID.
@@ -88,6 +88,14 @@ func messagesTo(t *testing.T, d *db.DB, to string) []notify.Message {
 	var ms []notify.Message
 	require.NoError(t, d.Bun.NewSelect().Model(&ms).Where("to_addr = ?", to).Order("created_at").Scan(context.Background()))
 	return ms
+}
+
+// emailOf decrypts the content of an email message.
+func (b *bundle) emailOf(t *testing.T, m notify.Message) notify.Email {
+	t.Helper()
+	e, err := m.EmailData(b.keys)
+	require.NoError(t, err)
+	return e
 }
 
 func auditActions(t *testing.T, d *db.DB, tenantID, targetID string) []string {
@@ -130,8 +138,7 @@ func TestInviteCreatesInvitedLoginWithEmailsAndAudit(t *testing.T) {
 		inv := messagesTo(t, d, "dana@acme.example")
 		require.Len(t, inv, 1)
 		require.Equal(t, "login_invite", inv[0].Kind)
-		var e notify.Email
-		require.NoError(t, json.Unmarshal([]byte(inv[0].Data), &e))
+		e := b.emailOf(t, inv[0])
 		require.True(t, strings.HasPrefix(e.ActionURL, "http://latchkey.test/password/"), e.ActionURL)
 		require.Contains(t, strings.Join(e.Lines, " "), "Acme IT")
 		require.Contains(t, strings.Join(e.Lines, " "), "Pat Primary")
@@ -401,9 +408,7 @@ func TestDeleteAndResendInvite(t *testing.T) {
 		require.NoError(t, b.svc.ResendInvite(ctx, a, l.ID))
 		ms := messagesTo(t, d, l.Email)
 		require.Len(t, ms, 2)
-		var e1, e2 notify.Email
-		require.NoError(t, json.Unmarshal([]byte(ms[0].Data), &e1))
-		require.NoError(t, json.Unmarshal([]byte(ms[1].Data), &e2))
+		e1, e2 := b.emailOf(t, ms[0]), b.emailOf(t, ms[1])
 		_, _, err = b.svc.TokenLogin(ctx, strings.TrimPrefix(e1.ActionURL, "http://latchkey.test/password/"))
 		require.Equal(t, apperr.NotFound, apperr.CodeOf(err), "the first link stops working")
 		_, _, err = b.svc.TokenLogin(ctx, strings.TrimPrefix(e2.ActionURL, "http://latchkey.test/password/"))
@@ -430,8 +435,7 @@ func TestLoginUpdateEmail(t *testing.T) {
 		a := actorOf(b.primary)
 		l, err := b.svc.Invite(ctx, a, login.InviteInput{FirstName: "Ivy", LastName: "Typo", Email: "ivy@acme.exmaple", Role: login.RoleHelpDesk})
 		require.NoError(t, err)
-		var old notify.Email
-		require.NoError(t, json.Unmarshal([]byte(messagesTo(t, d, "ivy@acme.exmaple")[0].Data), &old))
+		old := b.emailOf(t, messagesTo(t, d, "ivy@acme.exmaple")[0])
 
 		err = b.svc.Update(ctx, a, l.ID, login.UpdateInput{FirstName: "Ivy", LastName: "Typo", Email: b.primary.Email})
 		require.Equal(t, apperr.Invalid, apperr.CodeOf(err))

@@ -33,7 +33,7 @@ func TestReencryptMovesTOTPSecretsToTheNewKey(t *testing.T) {
 		svc := func(keys string) *login.Service {
 			kr, err := secret.ParseKeys(keys)
 			require.NoError(t, err)
-			return login.NewService(login.Deps{DB: d, Hasher: credential.NewHasher(1), Keys: kr, Mail: notify.NewQueue(q, time.Now),
+			return login.NewService(login.Deps{DB: d, Hasher: credential.NewHasher(1), Keys: kr, Mail: notify.NewQueue(q, kr, time.Now),
 				Link: func(p string) string { return "http://x" + p }, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		}
 		old := svc(oldKey)

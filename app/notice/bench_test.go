@@ -69,7 +69,7 @@ func benchSweep(b *testing.B, dia db.Dialect, users int) {
 	require.NoError(b, err)
 	clk := func() time.Time { return now }
 	link := func(p string) string { return "https://latchkey.test" + p }
-	svc := notice.New(notice.Deps{DB: d, Jobs: q, Mail: notify.NewQueue(q, clk), SMS: sms.NewQueue(q, keys, clk),
+	svc := notice.New(notice.Deps{DB: d, Jobs: q, Mail: notify.NewQueue(q, keys, clk), SMS: sms.NewQueue(q, keys, clk),
 		Push: webpush.NewQueue(q, keys, link, clk), Link: link, Now: clk})
 
 	tn := tenant.New(now)

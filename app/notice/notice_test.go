@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +55,7 @@ type fixture struct {
 	q      *db.Queue
 	svc    *notice.Service
 	clk    *clock
+	keys   *secret.Keyring // encrypts the emails (notify)
 	tenant *tenant.Tenant
 	cu     *customer.Customer
 	admin  audit.Actor
@@ -72,12 +74,12 @@ func setup(t *testing.T, d *db.DB, zone string, start time.Time) *fixture {
 	keys, err := secret.ParseKeys(key)
 	require.NoError(t, err)
 	link := func(p string) string { return "https://latchkey.test" + p }
-	svc := notice.New(notice.Deps{DB: d, Jobs: q, Mail: notify.NewQueue(q, clk.now), SMS: sms.NewQueue(q, keys, clk.now),
+	svc := notice.New(notice.Deps{DB: d, Jobs: q, Mail: notify.NewQueue(q, keys, clk.now), SMS: sms.NewQueue(q, keys, clk.now),
 		Push: webpush.NewQueue(q, keys, link, clk.now), Link: link, Now: clk.now, BatchSize: 3})
 	tn := tenant.New(start)
 	tn.Name, tn.TimeZone, tn.NotificationHour, tn.SupportEmail = "Acme IT", zone, 9, "help@acme.example"
 	require.NoError(t, tenant.Insert(ctx, d.Bun, tn))
-	f := &fixture{d: d, q: q, svc: svc, clk: clk, tenant: tn,
+	f := &fixture{d: d, q: q, svc: svc, clk: clk, keys: keys, tenant: tn,
 		admin: audit.Actor{TenantID: tn.ID, LoginID: "l1", Name: "Pat Primary", Role: "primary"}}
 	f.cu = f.customer(t, tn.ID, "Globex", "")
 	return f
@@ -345,10 +347,12 @@ func TestSendChannelsAndRechecks(t *testing.T) {
 		var email notify.Message
 		require.NoError(t, d.Bun.NewSelect().Model(&email).Where("id = ?", sent.EmailMessageID).Scan(ctx))
 		require.Equal(t, notice.MessageKindExpiry, email.Kind)
-		require.Contains(t, email.Subject, "Acme IT")
-		require.Contains(t, email.Subject, "in 3 days")
-		require.Contains(t, email.Data, "Thursday 4 June 2026 at 16:45 EDT")
-		require.Contains(t, email.Data, `"action_url":"https://latchkey.test/self-serve/reset"`)
+		e, err := email.EmailData(f.keys)
+		require.NoError(t, err)
+		require.Contains(t, e.Subject, "Acme IT")
+		require.Contains(t, e.Subject, "in 3 days")
+		require.Contains(t, strings.Join(e.Lines, " "), "Thursday 4 June 2026 at 16:45 EDT")
+		require.Equal(t, "https://latchkey.test/self-serve/reset", e.ActionURL)
 		// A retry after the commit sends nothing more.
 		again, err := f.svc.Send(ctx, n.ID)
 		require.NoError(t, err)

@@ -3,7 +3,6 @@ package notify
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -47,18 +46,6 @@ func Load(ctx context.Context, idb bun.IDB, id string) (*Message, error) {
 	return m, nil
 }
 
-// EmailData decodes the content that Queue.Email stored with the message.
-func (m *Message) EmailData() (Email, error) {
-	var e Email
-	if err := json.Unmarshal([]byte(m.Data), &e); err != nil {
-		return Email{}, fmt.Errorf("notify: decode message %s: %w", m.ID, err)
-	}
-	if e.Subject == "" {
-		e.Subject = m.Subject
-	}
-	return e, nil
-}
-
 // MessageID is the Message-ID (without angle brackets) of the message with
 // id sent from the address from: stable across retries, so that a receiving
 // server or a person can recognise a duplicate.
@@ -72,9 +59,10 @@ func MessageID(id, from string) string {
 	return "latchkey." + id + "@" + domain
 }
 
-// KeepInOutbox stores the rendered message and moves it from queued to
-// outbox (no SMTP server is configured). It reports false when the message
-// was no longer queued.
+// KeepInOutbox stores the rendered message as it is and moves it from
+// queued to outbox (no provider is configured), for text messages and push
+// notifications (email: KeepEmailInOutbox, which encrypts). It reports false
+// when the message was no longer queued.
 func KeepInOutbox(ctx context.Context, idb bun.IDB, id string, r Rendered) (bool, error) {
 	res, err := idb.NewUpdate().Model((*Message)(nil)).
 		Set("subject = ?", r.Subject).Set("body_text = ?", r.Text).Set("body_html = ?", r.HTML).
@@ -83,9 +71,10 @@ func KeepInOutbox(ctx context.Context, idb bun.IDB, id string, r Rendered) (bool
 	return affected(res, err, "keep in outbox")
 }
 
-// Claim stores the rendered message and moves it from queued to sending
-// before the SMTP conversation starts. Only one attempt can win the claim;
-// it reports false when the message was no longer queued.
+// Claim stores the rendered message as it is and moves it from queued to
+// sending before the delivery starts (email: ClaimEmail, which encrypts).
+// Only one attempt can win the claim; it reports false when the message was
+// no longer queued.
 func Claim(ctx context.Context, idb bun.IDB, id string, r Rendered, now time.Time) (bool, error) {
 	res, err := idb.NewUpdate().Model((*Message)(nil)).
 		Set("subject = ?", r.Subject).Set("body_text = ?", r.Text).Set("body_html = ?", r.HTML).

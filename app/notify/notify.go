@@ -6,15 +6,20 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/uptrace/bun"
 
+	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/jobs/jobargs"
 )
+
+// ChannelEmail is the channel of email messages.
+const ChannelEmail = "email"
 
 // Message statuses.
 const (
@@ -25,6 +30,15 @@ const (
 )
 
 // Message is one outgoing message and its delivery state.
+//
+// An email's content is encrypted at rest (see sealed.go): Data holds the
+// encrypted JSON of its Email, BodyText and BodyHTML the encrypted rendered
+// bodies ("" until the send job rendered them), and Subject is "" because a
+// subject may carry a code. Read them with EmailData and Content. Rows
+// written by older versions hold all four in clear (Data is then JSON); they
+// are read as they are until their delivery or ReencryptEmails (latchkey
+// rekey) encrypts them. Text messages and push notifications use the
+// columns their own way (app/sms, app/webpush).
 type Message struct {
 	bun.BaseModel `bun:"table:messages"`
 
@@ -36,7 +50,7 @@ type Message struct {
 	Subject   string     `bun:"subject"`
 	BodyText  string     `bun:"body_text"`
 	BodyHTML  string     `bun:"body_html"`
-	Data      string     `bun:"data"` // JSON of Email, rendered by the job
+	Data      string     `bun:"data"` // email: base64 of the encrypted JSON of Email
 	Status    string     `bun:"status"`
 	Attempts  int        `bun:"attempts"`
 	LastError string     `bun:"last_error"`
@@ -59,24 +73,37 @@ type Email struct {
 // Queue writes email messages and enqueues their delivery.
 type Queue struct {
 	jobs db.Inserter
+	keys *secret.Keyring
 	now  func() time.Time
 }
 
-// NewQueue returns a Queue that enqueues through jobs.
-func NewQueue(jobs db.Inserter, now func() time.Time) *Queue {
-	return &Queue{jobs: jobs, now: now}
+// NewQueue returns a Queue that enqueues through jobs and encrypts each
+// email's content with keys (emails carry codes and single-use links).
+func NewQueue(jobs db.Inserter, keys *secret.Keyring, now func() time.Time) *Queue {
+	if now == nil {
+		now = time.Now
+	}
+	return &Queue{jobs: jobs, keys: keys, now: now}
 }
 
 // Email writes an email to `to` for tenantID in tx and enqueues its delivery.
-// kind names the reason (e.g. "login_invite") for the delivery log.
+// kind names the reason (e.g. "login_invite") for the delivery log. The
+// email, subject included, is stored encrypted; the returned Message holds
+// it as stored (read it back with EmailData).
 func (q *Queue) Email(ctx context.Context, tx *db.Tx, tenantID, to, kind string, e Email) (*Message, error) {
+	if q.keys == nil {
+		return nil, errors.New("notify: the queue has no keyring to encrypt emails with")
+	}
 	data, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("notify: encode email: %w", err)
 	}
 	m := &Message{
-		ID: db.NewID(), TenantID: tenantID, Channel: "email", Kind: kind, To: to, Subject: e.Subject,
-		Data: string(data), Status: StatusQueued, CreatedAt: q.now().UTC(),
+		ID: db.NewID(), TenantID: tenantID, Channel: ChannelEmail, Kind: kind, To: to,
+		Status: StatusQueued, CreatedAt: q.now().UTC(),
+	}
+	if m.Data, err = seal(q.keys, partData, m, data); err != nil {
+		return nil, err
 	}
 	if _, err := tx.NewInsert().Model(m).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("notify: insert message: %w", err)

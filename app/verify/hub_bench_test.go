@@ -29,7 +29,7 @@ func BenchmarkHubAcrossProcesses(b *testing.B) {
 			dev, _ := f.enrol(b, true)
 			// Two processes: this one watches (default poll interval), the other records the answer.
 			deps := verify.Deps{DB: d, Keys: f.keys, Jobs: f.jobs, SMS: f.smsSvc.Queue(), Push: f.push.Queue(),
-				Mail: notify.NewQueue(f.jobs, f.clock), Now: f.clock}
+				Mail: notify.NewQueue(f.jobs, f.keys, f.clock), Now: f.clock}
 			mine, other := verify.NewService(deps), verify.NewService(deps)
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()

@@ -2,7 +2,6 @@ package verify_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"regexp"
@@ -113,7 +112,7 @@ func setup(t testing.TB, d *db.DB) *fixture {
 	f.smsSvc = sms.NewService(sms.Deps{DB: d, Keys: keys, Jobs: f.jobs, Link: link, Now: f.clock})
 	f.devices = device.NewService(device.Deps{DB: d, Push: f.push, Now: f.clock})
 	f.svc = verify.NewService(verify.Deps{DB: d, Keys: keys, Jobs: f.jobs, SMS: f.smsSvc.Queue(), Push: f.push.Queue(),
-		Mail: notify.NewQueue(f.jobs, f.clock), Now: f.clock, PollInterval: 20 * time.Millisecond})
+		Mail: notify.NewQueue(f.jobs, keys, f.clock), Now: f.clock, PollInterval: 20 * time.Millisecond})
 	f.tenant, f.user = seed(t, d, f.now, "Acme IT")
 	f.tech = audit.Actor{TenantID: f.tenant, LoginID: "tess", Name: "Tess Tech", Role: "technician", IP: "192.0.2.1"}
 	f.admin = audit.Actor{TenantID: f.tenant, LoginID: "pat", Name: "Pat Primary", Role: "primary", IP: "192.0.2.2"}
@@ -232,8 +231,10 @@ func TestEmailCodeDeny(t *testing.T) {
 		ms := f.messages(t, "email")
 		require.Len(t, ms, 1)
 		require.Equal(t, annEmail, ms[0].To)
-		var e notify.Email
-		require.NoError(t, json.Unmarshal([]byte(ms[0].Data), &e))
+		stored, err := notify.Load(ctx, f.d.Bun, ms[0].ID)
+		require.NoError(t, err)
+		e, err := stored.EmailData(f.keys)
+		require.NoError(t, err)
 		require.Contains(t, e.Lines, code)
 		require.Contains(t, strings.Join(e.Lines, " "), "Tess Tech at Acme IT")
 
@@ -717,7 +718,7 @@ func TestHubPollsOtherProcesses(t *testing.T) {
 
 		// A second service on the same database stands for another server process.
 		other := verify.NewService(verify.Deps{DB: d, Keys: f.keys, Jobs: f.jobs, SMS: f.smsSvc.Queue(), Push: f.push.Queue(),
-			Mail: notify.NewQueue(f.jobs, f.clock), Now: f.clock})
+			Mail: notify.NewQueue(f.jobs, f.keys, f.clock), Now: f.clock})
 		ch, cancel := f.svc.Hub().Watch(v.ID, v.Version)
 		defer cancel()
 		_, err = other.Respond(ctx, dev, v.ID, verify.Answer{Approve: true})

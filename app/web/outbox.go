@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -41,10 +42,21 @@ func (h *outboxHandler) showOutbox(c echo.Context) error {
 	p := outboxv.ListProps{Total: total, Page: page, Pages: pages, SMTPConfigured: h.s.Config.SMTP.Enabled(), SMSConfigured: smsOn}
 	loc := tenantLoc(c)
 	for _, m := range msgs {
-		p.Rows = append(p.Rows, outboxv.Row{
+		r := outboxv.Row{
 			ID: m.ID, To: m.To, Subject: m.Subject, Kind: m.Kind, Status: m.Status,
 			Created: m.CreatedAt.In(loc).Format("2006-01-02 15:04 MST"), Channel: m.Channel,
-		})
+		}
+		if m.Channel == notify.ChannelEmail {
+			// The subject is encrypted with the rest of the email (it may
+			// hold a code). One that cannot be read is marked, and the page
+			// still shows the others.
+			if e, err := m.EmailData(h.s.Keys); err == nil {
+				r.Subject = e.Subject
+			} else {
+				r.Undecryptable = true
+			}
+		}
+		p.Rows = append(p.Rows, r)
 	}
 	for _, l := range pageLinks(page, pages, func(n int) string {
 		if n <= 1 {
@@ -89,21 +101,35 @@ func (h *outboxHandler) showMessage(c echo.Context) error {
 	}
 	// The message may hold a single-use link: keep it out of caches and history.
 	noStore(c)
+	// An email's subject and bodies are stored encrypted: decrypt them here.
+	// One that cannot be decrypted (its key was removed) or decoded (damaged)
+	// is shown with its delivery state and a message saying so.
+	subject, text, html, undecryptable := m.Subject, m.BodyText, m.BodyHTML, false
+	if m.Channel == notify.ChannelEmail {
+		ct, err := m.Content(h.s.Keys)
+		if err != nil {
+			h.s.Log.WarnContext(c.Request().Context(), "outbox: email cannot be read", "message", m.ID,
+				"undecryptable", errors.Is(err, notify.ErrUndecryptable), "err", err)
+			subject, text, html, undecryptable = "", "", "", true
+		} else {
+			subject, text, html = ct.Subject, ct.Text, ct.HTML
+		}
+	}
 	if c.QueryParam("part") == "html" {
-		if !readable || m.BodyHTML == "" {
+		if !readable || html == "" {
 			return apperr.New(apperr.NotFound, "This message has no HTML part to show.")
 		}
 		hd := c.Response().Header()
 		hd.Set("Content-Security-Policy", emailHTMLCSP)
-		return c.HTMLBlob(http.StatusOK, []byte(m.BodyHTML))
+		return c.HTMLBlob(http.StatusOK, []byte(html))
 	}
 	loc := tenantLoc(c)
 	p := outboxv.MessageProps{
-		ID: m.ID, To: m.To, Subject: m.Subject, Kind: m.Kind, Status: m.Status,
+		ID: m.ID, To: m.To, Subject: subject, Kind: m.Kind, Status: m.Status,
 		Created: m.CreatedAt.In(loc).Format("2006-01-02 15:04 MST"), Attempts: m.Attempts, LastError: m.LastError,
-		BodyHidden: !readable, Rendered: m.BodyText != "", Channel: m.Channel,
+		BodyHidden: !readable, Rendered: text != "", Channel: m.Channel, Undecryptable: undecryptable,
 	}
-	if m.Channel != "email" {
+	if m.Channel != notify.ChannelEmail {
 		// Text messages and push notifications: the provider's report; the
 		// text is readable only while it waits in the outbox.
 		d, err := notify.DeliveryOf(c.Request().Context(), h.s.DB.Bun, tn.ID, m.ID)
@@ -117,18 +143,18 @@ func (h *outboxHandler) showMessage(c echo.Context) error {
 		if d.ExpiresAt != nil {
 			p.Expires = d.ExpiresAt.In(loc).Format("2006-01-02 15:04:05 MST")
 		}
-		p.BodyNotKept = m.BodyText == "" && m.Status != notify.StatusQueued
+		p.BodyNotKept = text == "" && m.Status != notify.StatusQueued
 	}
 	if m.SentAt != nil {
 		p.Sent = m.SentAt.In(loc).Format("2006-01-02 15:04 MST")
 	}
 	if readable {
-		p.Text = textParagraphs(m.BodyText)
-		if m.BodyHTML != "" {
+		p.Text = textParagraphs(text)
+		if html != "" {
 			p.HTMLURL = "/settings/outbox/" + m.ID + "?part=html"
 		}
 	}
-	title := m.Subject
+	title := subject
 	if title == "" {
 		title = "Message"
 	}

@@ -10,11 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/latchkey/latchkey/app/apptest"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/db/dbtest"
 )
@@ -83,6 +86,16 @@ func TestOutboxShowsRenderedMessageWithLink(t *testing.T) {
 		link := resetLinkRe.FindStringSubmatch(res.Body)
 		require.NotNil(t, link, res.Body)
 		require.Contains(t, res.Body, `data-testid="message-html-link"`)
+		require.Contains(t, res.Body, `data-testid="message-subject">Reset your Latchkey password`)
+		// The page decrypted it: the stored message holds neither the link's token nor the subject.
+		token := link[1][strings.LastIndex(link[1], "/")+1:]
+		require.NotEmpty(t, token)
+		stored, err := notify.Load(context.Background(), env.App.DB.Bun, m.ID)
+		require.NoError(t, err)
+		for _, v := range []string{stored.Subject, stored.Data, stored.BodyText, stored.BodyHTML} {
+			require.NotContains(t, v, token)
+			require.NotContains(t, v, "Reset your")
+		}
 
 		// The link in the message works.
 		res = env.Client().Get(strings.TrimPrefix(link[1], "http://latchkey.test"))
@@ -120,6 +133,7 @@ func TestOutboxListPagingAndIsolation(t *testing.T) {
 		res := c.Get("/settings/outbox")
 		require.Equal(t, http.StatusOK, res.StatusCode)
 		require.Contains(t, res.Body, `data-testid="message-`+last.ID+`"`) // newest first
+		require.Contains(t, res.Body, "subject-54")                        // legacy rows: the subject in clear
 		require.NotContains(t, res.Body, `data-testid="message-`+first.ID+`"`)
 		require.NotContains(t, res.Body, "foreign-subject")
 		require.Contains(t, res.Body, `data-testid="outbox-pagination"`)
@@ -192,5 +206,89 @@ func TestOutboxSuperCannotReadOtherAdminsMessages(t *testing.T) {
 		primary.SignIn(f.Primary.Email)
 		res = primary.Get("/settings/outbox/" + superReset.ID)
 		require.Contains(t, res.Body, `data-testid="message-text-link"`)
+	})
+}
+
+// sealedOnly accepts every job and enqueues nothing: the message stays queued.
+type sealedOnly struct{}
+
+func (sealedOnly) InsertTx(context.Context, *db.Tx, river.JobArgs, *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	return &rivertype.JobInsertResult{}, nil
+}
+
+func TestOutboxShowsLegacyClearMessages(t *testing.T) {
+	t.Parallel()
+	outboxEach(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		// As versions before encryption stored it: JSON data, subject and bodies in clear.
+		m := &notify.Message{
+			ID: db.NewID(), TenantID: f.Tenant.ID, Channel: "email", Kind: "login_invite", To: "new@acme.example",
+			Subject: "Legacy invitation", Data: `{"lines":["Join us."],"action_url":"https://latchkey.test/invite/legacytok"}`,
+			BodyText: "Join us.\n\nhttps://latchkey.test/invite/legacytok\n", BodyHTML: `<p><a href="https://latchkey.test/invite/legacytok">Join</a></p>`,
+			Status: notify.StatusOutbox, CreatedAt: time.Now().UTC(),
+		}
+		_, err := env.App.DB.Bun.NewInsert().Model(m).Exec(context.Background())
+		require.NoError(t, err)
+		c := env.Client()
+		c.SignIn(f.Primary.Email)
+
+		res := c.Get("/settings/outbox")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, "Legacy invitation")
+		res = c.Get("/settings/outbox/" + m.ID)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, `data-testid="message-subject">Legacy invitation`)
+		require.Contains(t, res.Body, `href="https://latchkey.test/invite/legacytok"`)
+		res = c.Get("/settings/outbox/" + m.ID + "?part=html")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, `<a href="https://latchkey.test/invite/legacytok">Join</a>`)
+	})
+}
+
+func TestOutboxUndecryptableMessage(t *testing.T) {
+	t.Parallel()
+	outboxEach(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		// Encrypted under a key that is not (or no longer) in the app's keyring.
+		entry, err := secret.GenerateKey()
+		require.NoError(t, err)
+		gone, err := secret.ParseKeys(entry)
+		require.NoError(t, err)
+		var m *notify.Message
+		require.NoError(t, env.App.DB.RunInTx(context.Background(), func(ctx context.Context, tx *db.Tx) error {
+			m, err = notify.NewQueue(sealedOnly{}, gone, nil).Email(ctx, tx, f.Tenant.ID, "dana@customer.example", "selfserve_code",
+				notify.Email{Subject: "Your code: 123456", Lines: []string{"Your code is 123456."}})
+			return err
+		}))
+		readable := insertMessage(t, env, f.Tenant.ID, "someone@customer.example", "still-readable", time.Now().Add(-time.Minute))
+		c := env.Client()
+		c.SignIn(f.Primary.Email)
+
+		res := c.Get("/settings/outbox")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, `data-testid="message-`+m.ID+`"`)
+		require.Contains(t, res.Body, `data-testid="message-undecryptable"`)
+		require.Contains(t, res.Body, `data-testid="message-`+readable.ID+`"`)
+		require.Contains(t, res.Body, "still-readable")
+		require.NotContains(t, res.Body, "123456")
+
+		res = c.Get("/settings/outbox/" + m.ID)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, `data-testid="message-undecryptable"`)
+		require.NotContains(t, res.Body, `data-testid="message-pending"`)
+		require.NotContains(t, res.Body, "123456")
+		res = c.Get("/settings/outbox/" + m.ID + "?part=html")
+		require.Equal(t, http.StatusNotFound, res.StatusCode)
+
+		// A damaged row (its data neither JSON nor a ciphertext of ours) is shown the same way.
+		_, err = env.App.DB.Bun.NewUpdate().Model((*notify.Message)(nil)).Set("data = ?", "{not json").
+			Where("id = ?", readable.ID).Exec(context.Background())
+		require.NoError(t, err)
+		res = c.Get("/settings/outbox")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.NotContains(t, res.Body, "still-readable")
+		res = c.Get("/settings/outbox/" + readable.ID)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, `data-testid="message-undecryptable"`)
 	})
 }

@@ -7,6 +7,9 @@ package outbox
 type Row struct {
 	ID, To, Subject, Kind, Status, Created string
 	Channel                                string // email, sms, push
+	// Undecryptable: the email's content (subject included) cannot be
+	// decrypted with the configured keys.
+	Undecryptable bool
 }
 
 // PageLink is one entry of the pagination.
@@ -52,6 +55,10 @@ type MessageProps struct {
 	HTMLURL    string      // the HTML part on its own sandboxed page ("" when none)
 
 	Channel string // email, sms, push
+	// Undecryptable: the email's content cannot be decrypted with the
+	// configured keys (the key it was encrypted with was removed, or the
+	// stored data is damaged); Subject and Text are then empty.
+	Undecryptable bool
 	// BodyNotKept: a sent text message's or push notification's text is
 	// stored encrypted for delivery only (it may hold a code).
 	BodyNotKept bool
