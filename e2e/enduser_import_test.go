@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/app/apptest"
 	"github.com/latchkey/latchkey/app/customer"
 	"github.com/latchkey/latchkey/app/enduser"
+	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/db"
 )
 
@@ -94,11 +95,13 @@ func TestBrowserWelcomeLinkOnPhone(t *testing.T) {
 	_, err = env.App.DB.Bun.NewInsert().Model(u).Exec(ctx)
 	require.NoError(t, err)
 	require.NoError(t, env.App.Web.Onboarding.DeliverWelcome(ctx, u.ID, time.Time{}))
-	var data string
-	require.NoError(t, env.App.DB.Bun.NewSelect().Table("messages").Column("data").Where("kind = ?", enduser.WelcomeKind).Scan(ctx, &data))
-	i := strings.Index(data, "/welcome/")
+	var m notify.Message
+	require.NoError(t, env.App.DB.Bun.NewSelect().Model(&m).Where("kind = ?", enduser.WelcomeKind).Scan(ctx))
+	e, err := m.EmailData(env.App.Keys)
+	require.NoError(t, err)
+	i := strings.Index(e.ActionURL, "/welcome/")
 	require.Positive(t, i)
-	link := data[i : i+strings.IndexByte(data[i:], '"')]
+	link := e.ActionURL[i:]
 
 	p := newPage(t, env.URL)
 	p.viewport(390, 844)
@@ -129,16 +132,19 @@ func welcomeCode(t *testing.T, env *apptest.Env, channel, to string) string {
 	t.Helper()
 	code := ""
 	apptest.WaitFor(t, 30*time.Second, func() bool {
-		var row struct {
-			Data     string `bun:"data"`
-			BodyText string `bun:"body_text"`
-		}
-		err := env.App.DB.Bun.NewSelect().Table("messages").Column("data", "body_text").
-			Where("to_addr = ? AND channel = ? AND kind = 'selfserve_code'", to, channel).OrderExpr("created_at DESC").Limit(1).Scan(context.Background(), &row)
+		var m notify.Message
+		err := env.App.DB.Bun.NewSelect().Model(&m).
+			Where("to_addr = ? AND channel = ? AND kind = 'selfserve_code'", to, channel).OrderExpr("created_at DESC").Limit(1).Scan(context.Background())
 		if err != nil {
 			return false
 		}
-		code = regexp.MustCompile(`\b\d{6}\b`).FindString(row.Data + " " + row.BodyText)
+		text := m.BodyText // an SMS in the outbox
+		if m.Channel == notify.ChannelEmail {
+			e, err := m.EmailData(env.App.Keys) // stored encrypted
+			require.NoError(t, err)
+			text = strings.Join(e.Lines, " ")
+		}
+		code = regexp.MustCompile(`\b\d{6}\b`).FindString(text)
 		return code != ""
 	}, "a code to %s", to)
 	return code

@@ -82,7 +82,9 @@ func (s *ssE2E) code(t *testing.T, to string, since time.Time) string {
 		}
 		text := ms[0].BodyText
 		if ms[0].Channel == "email" {
-			text = ms[0].Data
+			e, err := ms[0].EmailData(s.env.App.Keys) // stored encrypted
+			require.NoError(t, err)
+			text = strings.Join(e.Lines, " ")
 		}
 		code = e2eCode.FindString(text)
 		return code != ""
@@ -255,11 +257,13 @@ func TestBrowserSelfServeEnrolment(t *testing.T) {
 	s := newSelfServeE2E(t)
 	ctx := context.Background()
 	require.NoError(t, s.env.App.Web.Onboarding.DeliverWelcome(ctx, s.ann.ID, time.Time{}))
-	var data string
-	require.NoError(t, s.env.App.DB.Bun.NewSelect().Table("messages").Column("data").Where("kind = ?", enduser.WelcomeKind).Scan(ctx, &data))
-	i := strings.Index(data, "/welcome/")
+	var m notify.Message
+	require.NoError(t, s.env.App.DB.Bun.NewSelect().Model(&m).Where("kind = ?", enduser.WelcomeKind).Scan(ctx))
+	e, err := m.EmailData(s.env.App.Keys)
+	require.NoError(t, err)
+	i := strings.Index(e.ActionURL, "/welcome/")
 	require.Positive(t, i)
-	link := data[i : i+strings.IndexByte(data[i:], '"')]
+	link := e.ActionURL[i:]
 
 	p := s.phone(t)
 	p.open(link)

@@ -146,7 +146,9 @@ func (nf *noticeFixture) emails(t *testing.T, addr, kind string) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		require.Equal(t, notify.StatusOutbox, m.Status, "rendered into the outbox")
-		out[i] = m.Subject
+		e, err := m.EmailData(nf.env.App.Keys)
+		require.NoError(t, err)
+		out[i] = e.Subject
 	}
 	return out
 }
@@ -341,8 +343,10 @@ func TestNoticeLockoutOncePerLockout(t *testing.T) {
 			require.Equal(t, []string{"Acme IT: your account is locked"}, got)
 			var m notify.Message
 			require.NoError(t, env.App.DB.Bun.NewSelect().Model(&m).Where("kind = ?", notice.MessageKindLockout).Scan(ctx))
-			require.Contains(t, m.BodyText, "http://latchkey.test/self-serve/unlock")
-			require.Contains(t, m.BodyText, "Acme IT")
+			c, err := m.Content(env.App.Keys)
+			require.NoError(t, err)
+			require.Contains(t, c.Text, "http://latchkey.test/self-serve/unlock")
+			require.Contains(t, c.Text, "Acme IT")
 
 			// Unlocked, locked again the next day: a second notice.
 			env.Clock.Advance(24 * time.Hour)

@@ -52,13 +52,17 @@ func TestSendWelcomeJob(t *testing.T) {
 				err := bun.NewSelect().Model(&m).Where("to_addr = ? AND kind = ?", u.Email, enduser.WelcomeKind).Scan(ctx)
 				return err == nil && m.Status == notify.StatusOutbox
 			}, "welcome email rendered into the outbox")
-			var e notify.Email
-			require.NoError(t, json.Unmarshal([]byte(m.Data), &e))
+			c, err := m.Content(env.App.Keys)
+			require.NoError(t, err)
+			e := c.Email
 			require.True(t, strings.HasPrefix(e.ActionURL, "http://latchkey.test/welcome/"), e.ActionURL)
-			require.Contains(t, m.BodyText, e.ActionURL)
-			require.Contains(t, m.BodyHTML, `href="`+e.ActionURL+`"`)
-			require.Contains(t, m.BodyText, "Globex")
+			require.Contains(t, c.Text, e.ActionURL)
+			require.Contains(t, c.HTML, `href="`+e.ActionURL+`"`)
+			require.Contains(t, c.Text, "Globex")
 			tok := strings.TrimPrefix(e.ActionURL, "http://latchkey.test/welcome/")
+			for _, stored := range []string{m.Subject, m.Data, m.BodyText, m.BodyHTML} {
+				require.NotContains(t, stored, tok, "the enrolment token is stored encrypted only")
+			}
 			var hashes []string
 			require.NoError(t, bun.NewSelect().Table("enrolment_tokens").Column("token_hash").Where("end_user_id = ?", u.ID).Scan(ctx, &hashes))
 			require.Equal(t, []string{credential.HashToken(tok)}, hashes, "only the token's hash is stored")

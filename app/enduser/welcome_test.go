@@ -44,7 +44,9 @@ func welcomeMessages(t *testing.T, f *fixture, to string) []notify.Email {
 		Order("created_at").Scan(context.Background()))
 	out := make([]notify.Email, len(ms))
 	for i, m := range ms {
-		require.NoError(t, json.Unmarshal([]byte(m.Data), &out[i]))
+		e, err := m.EmailData(f.keys)
+		require.NoError(t, err)
+		out[i] = e
 	}
 	return out
 }

@@ -89,7 +89,9 @@ func (x *fixture) emailCode(to string) string {
 	require.NoError(x.t, x.env.App.DB.Bun.NewSelect().Model(&ms).Where("to_addr = ? AND kind = 'selfserve_code'", to).
 		Order("created_at DESC").Limit(1).Scan(context.Background()))
 	require.NotEmpty(x.t, ms, "a code to %s", to)
-	return six.FindString(ms[0].Data)
+	e, err := ms[0].EmailData(x.env.App.Keys)
+	require.NoError(x.t, err)
+	return six.FindString(strings.Join(e.Lines, " "))
 }
 
 func (x *fixture) audits(action, result string) int {
@@ -278,10 +280,12 @@ func TestEnrolment(t *testing.T) {
 		ann := x.user(x.cu.ID, "ann", nil)
 		token := func() string {
 			require.NoError(t, x.env.App.Web.Onboarding.DeliverWelcome(ctx, ann.ID, time.Time{}))
-			var data string
-			require.NoError(t, x.env.App.DB.Bun.NewSelect().Table("messages").Column("data").Where("kind = ?", enduser.WelcomeKind).
-				OrderExpr("created_at DESC").Limit(1).Scan(ctx, &data))
-			m := regexp.MustCompile(`/welcome/([A-Za-z0-9_-]+)`).FindStringSubmatch(data)
+			var msg notify.Message
+			require.NoError(t, x.env.App.DB.Bun.NewSelect().Model(&msg).Where("kind = ?", enduser.WelcomeKind).
+				OrderExpr("created_at DESC").Limit(1).Scan(ctx))
+			e, err := msg.EmailData(x.env.App.Keys)
+			require.NoError(t, err)
+			m := regexp.MustCompile(`/welcome/([A-Za-z0-9_-]+)`).FindStringSubmatch(e.ActionURL)
 			require.NotNil(t, m)
 			return m[1]
 		}

@@ -3,7 +3,6 @@ package web_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"html"
 	"io"
 	"mime/multipart"
@@ -63,7 +62,9 @@ func emailsTo(t *testing.T, env *apptest.Env, to string) []notify.Email {
 	require.NoError(t, env.App.DB.Bun.NewSelect().Model(&ms).Where("to_addr = ?", to).Order("created_at").Scan(context.Background()))
 	out := make([]notify.Email, len(ms))
 	for i, m := range ms {
-		require.NoError(t, json.Unmarshal([]byte(m.Data), &out[i]))
+		e, err := m.EmailData(env.App.Keys)
+		require.NoError(t, err)
+		out[i] = e
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/app/apptest"
 	"github.com/latchkey/latchkey/app/customer"
 	"github.com/latchkey/latchkey/app/enduser"
+	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/db"
 )
 
@@ -68,9 +69,11 @@ func BenchmarkSelfServePageWeight(b *testing.B) {
 	_, err = env.App.DB.Bun.NewInsert().Model(u).Exec(ctx)
 	require.NoError(b, err)
 	require.NoError(b, env.App.Web.Onboarding.DeliverWelcome(ctx, u.ID, time.Time{}))
-	var data string
-	require.NoError(b, env.App.DB.Bun.NewSelect().Table("messages").Column("data").Where("kind = ?", enduser.WelcomeKind).Scan(ctx, &data))
-	link := regexp.MustCompile(`/welcome/[A-Za-z0-9_-]+`).FindString(data)
+	var m notify.Message
+	require.NoError(b, env.App.DB.Bun.NewSelect().Model(&m).Where("kind = ?", enduser.WelcomeKind).Scan(ctx))
+	e, err := m.EmailData(env.App.Keys)
+	require.NoError(b, err)
+	link := regexp.MustCompile(`/welcome/[A-Za-z0-9_-]+`).FindString(e.ActionURL)
 	c := env.Client()
 	pages := []string{"/self-serve", "/self-serve/reset", link}
 	res := c.PostForm("/self-serve/identify", url.Values{"purpose": {"reset"}, "identity": {"nobody"}})

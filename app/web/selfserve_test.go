@@ -59,7 +59,9 @@ func ssCode(t *testing.T, env *apptest.Env, to string) string {
 		}
 		text := ms[0].BodyText
 		if ms[0].Channel == "email" {
-			text = ms[0].Data
+			e, err := ms[0].EmailData(env.App.Keys)
+			require.NoError(t, err)
+			text = strings.Join(e.Lines, "\n")
 		}
 		code = sixDigits.FindString(text)
 		return code != ""

@@ -561,7 +561,9 @@ func TestVerifyRepeatedFailuresBlockAndAlert(t *testing.T) {
 			if m.Kind == "verification_alert" {
 				alerts++
 				require.Equal(t, s.f.Primary.Email, m.To)
-				require.Contains(t, m.Subject, "Dana Scully")
+				e, err := m.EmailData(s.env.App.Keys)
+				require.NoError(t, err)
+				require.Contains(t, e.Subject, "Dana Scully")
 			}
 		}
 		require.Equal(t, 1, alerts, "the Primary is alerted once")
