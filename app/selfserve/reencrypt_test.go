@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/latchkey/latchkey/app/enduser"
+	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/selfserve"
 	"github.com/latchkey/latchkey/db"
@@ -25,10 +26,12 @@ func TestReencryptProofsAndAuthenticatorsUnderTheNewKey(t *testing.T) {
 		var codes []string // emailed, in order
 		enrol := func() *selfserve.Flow {
 			require.NoError(t, x.env.App.Web.Onboarding.DeliverWelcome(ctx, ann.ID, time.Time{}))
-			var data string
-			require.NoError(t, d.Bun.NewSelect().Table("messages").Column("data").Where("kind = ?", enduser.WelcomeKind).
-				OrderExpr("created_at DESC").Limit(1).Scan(ctx, &data))
-			m := regexp.MustCompile(`/welcome/([A-Za-z0-9_-]+)`).FindStringSubmatch(data)
+			var msg notify.Message
+			require.NoError(t, d.Bun.NewSelect().Model(&msg).Where("kind = ?", enduser.WelcomeKind).
+				OrderExpr("created_at DESC").Limit(1).Scan(ctx))
+			welcome, err := msg.EmailData(x.env.App.Keys) // stored encrypted
+			require.NoError(t, err)
+			m := regexp.MustCompile(`/welcome/([A-Za-z0-9_-]+)`).FindStringSubmatch(welcome.ActionURL)
 			require.NotNil(t, m)
 			e, err := x.svc.StartEnrolment(ctx, m[1])
 			require.NoError(t, err)

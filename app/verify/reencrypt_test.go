@@ -21,7 +21,7 @@ func (f *fixture) withKeys(keys *secret.Keyring) *verify.Service {
 	push := webpush.NewService(webpush.Deps{DB: f.d, Keys: keys, Jobs: f.jobs, AllowAnyEndpoint: true, Now: f.clock, Link: link})
 	smsSvc := sms.NewService(sms.Deps{DB: f.d, Keys: keys, Jobs: f.jobs, Link: link, Now: f.clock})
 	return verify.NewService(verify.Deps{DB: f.d, Keys: keys, Jobs: f.jobs, SMS: smsSvc.Queue(), Push: push.Queue(),
-		Mail: notify.NewQueue(f.jobs, f.clock), Now: f.clock})
+		Mail: notify.NewQueue(f.jobs, keys, f.clock), Now: f.clock})
 }
 
 func TestReencryptCodesUnderTheNewKey(t *testing.T) {
