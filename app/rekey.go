@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchkey/latchkey/app/agent"
 	"github.com/latchkey/latchkey/app/login"
+	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/selfserve"
 	"github.com/latchkey/latchkey/app/sms"
@@ -43,8 +44,7 @@ func RekeySteps() []RekeyStep {
 		{"verification codes", verify.ReencryptCodes},
 		{"self-serve codes and pending authenticators", selfserve.ReencryptProofs},
 		{"end-user authenticators", selfserve.ReencryptAuthenticators},
-		// Emails (app/notify): the step {"emails", notify.ReencryptEmails}
-		// goes here once app/notify has that function.
+		{"emails (content, subjects and rendered bodies)", notify.ReencryptEmails},
 	}
 }
 

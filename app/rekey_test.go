@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/app/apptest"
 	"github.com/latchkey/latchkey/app/audit"
 	"github.com/latchkey/latchkey/app/customer"
+	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/secret"
 	"github.com/latchkey/latchkey/app/verify"
 	"github.com/latchkey/latchkey/db"
@@ -98,6 +99,11 @@ func TestRekeyCommand(t *testing.T) {
 			require.NoError(t, err)
 			_, err = a.Web.Verify.Start(ctx, actor, userID, verify.MethodSMS)
 			require.NoError(t, err)
+			// An email.
+			require.NoError(t, a.DB.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+				_, err := a.Web.Mail.Email(ctx, tx, f.Tenant.ID, "ann@globex.example", "test", notify.Email{Subject: "Your code: 123456", Lines: []string{"123456"}})
+				return err
+			}))
 
 			b, err := secret.GenerateKey()
 			require.NoError(t, err)
@@ -130,15 +136,21 @@ func TestRekeyCommand(t *testing.T) {
 				return out
 			}
 
+			// Every email so far (the one above, and those the sign-in set-up sent).
+			stored, err := a.DB.Bun.NewSelect().Table("messages").Where("channel = 'email'").Count(ctx)
+			require.NoError(t, err)
+			emails := int(stored)
+			require.GreaterOrEqual(t, emails, 1)
+
 			report, err := rekey(b + "," + a.Config.MasterKey)
 			require.NoError(t, err, report)
 			got := counts(report)
 			for name, want := range map[string]int{"logins with TOTP secrets": 1, "directory bind passwords": 1, "web push VAPID keys": 1,
-				"verification codes": 1, "text message bodies": 1} {
+				"verification codes": 1, "text message bodies": 1, "emails (content, subjects and rendered bodies)": emails} {
 				require.Equal(t, want, got[name], name)
 			}
 			bID := strings.SplitN(b, ":", 2)[0]
-			require.Contains(t, report, "total: 5 re-encrypted under key "+bID)
+			require.Contains(t, report, fmt.Sprintf("total: %d re-encrypted under key %s", 5+emails, bID))
 			require.Contains(t, report, "keys after it in LATCHKEY_MASTER_KEY may be removed")
 
 			// A removed: everything opens with B, and nothing is left to do.
@@ -168,6 +180,7 @@ func TestRekeyCommand(t *testing.T) {
 			got = counts(report)
 			require.Equal(t, 1, got["logins with TOTP secrets"], "the others were done")
 			require.Equal(t, 1, got["verification codes"])
+			require.Equal(t, emails, got["emails (content, subjects and rendered bodies)"])
 			require.NotContains(t, report, "may be removed")
 		})
 	}

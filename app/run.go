@@ -22,7 +22,7 @@ Usage:
   latchkey audit-verify [flags]  check that every tenant's audit chain is intact
   latchkey rekey [flags]         re-encrypt every stored secret (technicians' and end users' TOTP
                                  secrets, directory and Twilio credentials, web push keys, codes,
-                                 text and push messages) under the first key of
+                                 emails, text and push messages) under the first key of
                                  LATCHKEY_MASTER_KEY; the keys after it may go once it succeeds
   latchkey demo-data [--customers N] [--end-users N] [--seed N] [flags]
                                  add made-up customers (default 100) and end users (default
