@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey/app/customer"
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/sms"
 	"github.com/latchkey/latchkey/db"
 )
 
@@ -138,7 +139,14 @@ func welcomeCode(t *testing.T, env *apptest.Env, channel, to string) string {
 		if err != nil {
 			return false
 		}
-		text := m.BodyText // an SMS in the outbox
+		var text string
+		if m.Channel == sms.Channel { // an SMS in the outbox, stored encrypted
+			if m.Status != notify.StatusOutbox {
+				return false
+			}
+			text, err = sms.Text(env.App.Keys, &m)
+			require.NoError(t, err)
+		}
 		if m.Channel == notify.ChannelEmail {
 			e, err := m.EmailData(env.App.Keys) // stored encrypted
 			require.NoError(t, err)

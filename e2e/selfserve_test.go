@@ -23,6 +23,7 @@ import (
 	"github.com/latchkey/latchkey/app/directory/ad/samba"
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/sms"
 	"github.com/latchkey/latchkey/app/webpush"
 	"github.com/latchkey/latchkey/app/webpush/pushtest"
 	"github.com/latchkey/latchkey/db"
@@ -80,7 +81,15 @@ func (s *ssE2E) code(t *testing.T, to string, since time.Time) string {
 		if len(ms) == 0 {
 			return false
 		}
-		text := ms[0].BodyText
+		var text string
+		if ms[0].Channel == sms.Channel { // an SMS in the outbox, stored encrypted
+			if ms[0].Status != notify.StatusOutbox {
+				return false
+			}
+			var err error
+			text, err = sms.Text(s.env.App.Keys, &ms[0])
+			require.NoError(t, err)
+		}
 		if ms[0].Channel == "email" {
 			e, err := ms[0].EmailData(s.env.App.Keys) // stored encrypted
 			require.NoError(t, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/sms"
 	"github.com/latchkey/latchkey/app/verify"
 	"github.com/latchkey/latchkey/app/webpush"
 	"github.com/latchkey/latchkey/app/webpush/pushtest"
@@ -140,7 +141,9 @@ func (s *vfE2E) outboxSMS(t *testing.T, n int) string {
 			Order("created_at").Scan(context.Background()))
 		return len(ms) >= n
 	}, "SMS %d in the outbox", n)
-	return ms[n-1].BodyText
+	text, err := sms.Text(s.env.App.Keys, &ms[n-1]) // stored encrypted
+	require.NoError(t, err)
+	return text
 }
 
 func (s *vfE2E) waitOutcome(t *testing.T, outcome string) {

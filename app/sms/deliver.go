@@ -89,8 +89,9 @@ func (s *Service) Deliver(ctx context.Context, id string, final bool) (Outcome, 
 		return Outcome{}, err
 	}
 	if st == nil {
-		// SMS is not set up: the message waits in the outbox, readable there.
-		if _, err := notify.KeepInOutbox(ctx, idb, id, notify.Rendered{Subject: m.Subject, Text: body}); err != nil {
+		// SMS is not set up: the message waits in the outbox, readable there
+		// (decrypted by Text: the text is not stored in clear).
+		if _, err := notify.KeepInOutbox(ctx, idb, id, notify.Rendered{Subject: m.Subject}); err != nil {
 			return Outcome{}, err
 		}
 		return Outcome{Status: notify.StatusOutbox}, nil

@@ -133,6 +133,18 @@ func dailyLimit(ctx context.Context, tx *db.Tx, tenantID string, now time.Time) 
 	return nil
 }
 
+// Text returns the text of a text message (m.Channel is Channel), decrypted
+// from m.Data. A message that versions before 0022 kept in the outbox with
+// its text in clear in body_text (which migration 0022 empties) reads as
+// stored. Errors: the body cannot be decrypted (its key was removed).
+func Text(keys *secret.Keyring, m *notify.Message) (string, error) {
+	if m.BodyText != "" {
+		return m.BodyText, nil
+	}
+	r := Record{ID: m.ID, TenantID: m.TenantID, Data: m.Data}
+	return r.body(keys)
+}
+
 // body decrypts the message's text.
 func (m *Record) body(keys *secret.Keyring) (string, error) {
 	ct, err := base64.StdEncoding.DecodeString(m.Data)

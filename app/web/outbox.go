@@ -105,6 +105,14 @@ func (h *outboxHandler) showMessage(c echo.Context) error {
 	// One that cannot be decrypted (its key was removed) or decoded (damaged)
 	// is shown with its delivery state and a message saying so.
 	subject, text, html, undecryptable := m.Subject, m.BodyText, m.BodyHTML, false
+	if m.Channel == sms.Channel && m.Status == notify.StatusOutbox {
+		// A text message waiting in the outbox (SMS not set up): its text,
+		// stored encrypted.
+		if text, err = sms.Text(h.s.Keys, m); err != nil {
+			h.s.Log.WarnContext(c.Request().Context(), "outbox: text message cannot be read", "message", m.ID, "err", err)
+			text, undecryptable = "", true
+		}
+	}
 	if m.Channel == notify.ChannelEmail {
 		ct, err := m.Content(h.s.Keys)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/selfserve"
+	"github.com/latchkey/latchkey/app/sms"
 	"github.com/latchkey/latchkey/db"
 )
 
@@ -57,7 +58,13 @@ func ssCode(t *testing.T, env *apptest.Env, to string) string {
 		if len(ms) == 0 {
 			return false
 		}
+		if ms[0].Channel == sms.Channel && ms[0].Status != notify.StatusOutbox {
+			return false
+		}
 		text := ms[0].BodyText
+		if ms[0].Channel == sms.Channel {
+			text = smsText(t, env, &ms[0])
+		}
 		if ms[0].Channel == "email" {
 			e, err := ms[0].EmailData(env.App.Keys)
 			require.NoError(t, err)

@@ -82,6 +82,9 @@ func TestSettingsSMS(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.StatusCode)
 		require.Contains(t, res.Body, "Test message from Latchkey for Acme IT")
 		require.Contains(t, res.Body, danaMobile)
+		stored := smsMessages(t, env, f.Tenant.ID)[0]
+		require.Empty(t, stored.BodyText, "the outbox decrypts the text; it is not kept in clear")
+		require.NotContains(t, stored.Data, "Test message")
 
 		// Invalid: 422 with the messages; the typed secret is not echoed.
 		const typedSecret = "Zq9typedSecretNeverEchoed7731xyz"

@@ -22,6 +22,7 @@ import (
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notify"
+	"github.com/latchkey/latchkey/app/sms"
 	"github.com/latchkey/latchkey/app/sms/twiliotest"
 	"github.com/latchkey/latchkey/app/webpush"
 	"github.com/latchkey/latchkey/app/webpush/pushtest"
@@ -163,15 +164,20 @@ func TestVerifySMSCodeApprove(t *testing.T) {
 		code := vfCode(t, res.Body)
 		bodyHas(t, res.Body, "+1 ••• ••• 123")
 
-		// SMS is not set up: the message waits in the outbox, in clear there, with the code.
+		// SMS is not set up: the message waits in the outbox, readable there, with the code
+		// (stored encrypted only).
 		apptest.WaitFor(t, 20*time.Second, func() bool {
 			ms := vfMessages(t, s.env, s.f.Tenant.ID, "sms")
 			return len(ms) == 1 && ms[0].Status == notify.StatusOutbox
 		}, "the SMS in the outbox")
 		ms := vfMessages(t, s.env, s.f.Tenant.ID, "sms")
 		require.Equal(t, danaMobile, ms[0].To)
-		require.Contains(t, ms[0].BodyText, code)
-		require.Contains(t, ms[0].BodyText, "Acme IT")
+		require.Empty(t, ms[0].BodyText)
+		require.NotContains(t, ms[0].Data, code)
+		text, err := sms.Text(s.env.App.Keys, &ms[0])
+		require.NoError(t, err)
+		require.Contains(t, text, code)
+		require.Contains(t, text, "Acme IT")
 
 		// The panel's state survives a reload (the countdown asks at zero).
 		st := s.tc.Get("/end-users/"+s.user.ID+"/verify/"+id, htmx("#verify-panel")...)
@@ -427,7 +433,7 @@ func TestVerifyFallbackWhenPushIsGone(t *testing.T) {
 		code := vfCode(t, ev)
 		apptest.WaitFor(t, 20*time.Second, func() bool {
 			ms := vfMessages(t, s.env, s.f.Tenant.ID, "sms")
-			return len(ms) == 1 && strings.Contains(ms[0].BodyText, code)
+			return len(ms) == 1 && ms[0].Status == notify.StatusOutbox && strings.Contains(smsText(t, s.env, &ms[0]), code)
 		}, "the fallback SMS with the panel's code")
 		require.Len(t, gridAudit(t, s.env, s.f.Tenant.ID, "verification.fallback"), 1)
 
@@ -596,4 +602,12 @@ func TestVerifySelfServePushSaysSo(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	bodyHas(t, res.Body, "Someone is using Acme IT's self-serve pages as Dana Scully")
 	bodyLacks(t, res.Body, "is asking")
+}
+
+// smsText is the text of a text message, decrypted.
+func smsText(t *testing.T, env *apptest.Env, m *notify.Message) string {
+	t.Helper()
+	text, err := sms.Text(env.App.Keys, m)
+	require.NoError(t, err)
+	return text
 }
