@@ -259,8 +259,10 @@ func (rw *rowWriter) contactCell(r *Row, field string) {
 		rw.s(`</span></button></td>`)
 		return
 	}
-	rw.s(`, `)
-	rw.e(r.From(field))
+	if from := r.From(field); from != "" { // unknown for values stored before sources were kept
+		rw.s(`, `)
+		rw.e(from)
+	}
 	rw.s(`: </span><span class="eu-value" data-testid="eu-value-`)
 	rw.s(field)
 	rw.s(`">`)

@@ -86,6 +86,17 @@ func TestRowViewStates(t *testing.T) {
 		}
 	}
 
+	// A value whose origin was not recorded: the accessible name says what
+	// it edits, without an empty origin.
+	r.Email, r.EmailFrom, r.EmailFromShort = "jr@northwind-traders.example.com", "", ""
+	out = render(t, r)
+	if want := `<span class="sr-only">Edit email of Jennifer Robinson: </span><span class="eu-value"`; !strings.Contains(out, want) {
+		t.Errorf("no %s in %s", want, out)
+	}
+	if strings.Contains(out, `, : `) {
+		t.Errorf("an empty origin in %s", out)
+	}
+
 	r.Editing, r.EditValue, r.EditError = "mobile", "07700", "Add the country code."
 	out = render(t, r)
 	for _, s := range []string{`data-testid="eu-input-mobile"`, `data-testid="eu-error-mobile"`, `hx-target="closest tr"`, `<td class="eu-col-username">`} {
