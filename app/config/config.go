@@ -42,12 +42,34 @@ type Config struct {
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 
+	// RetentionDays is how long finished messages (the outbox and delivery
+	// log) and past password-expiry and lockout notices are kept
+	// (LATCHKEY_RETENTION_DAYS, MinRetentionDays–MaxRetentionDays; the
+	// retention job deletes older ones). 0 is DefaultRetentionDays.
+	RetentionDays int
+
 	// Workers is false for `serve --no-workers`: this process only serves HTTP.
 	Workers bool
 	// HTTP is false for `worker`: this process only works jobs.
 	HTTP bool
 
 	ShutdownTimeout time.Duration
+}
+
+// Retention limits (LATCHKEY_RETENTION_DAYS).
+const (
+	DefaultRetentionDays = 30
+	MinRetentionDays     = 1
+	MaxRetentionDays     = 3650
+)
+
+// Retention is how long finished messages and past notices are kept.
+func (c Config) Retention() time.Duration {
+	days := c.RetentionDays
+	if days <= 0 {
+		days = DefaultRetentionDays
+	}
+	return time.Duration(days) * 24 * time.Hour
 }
 
 // SMTP holds outgoing mail settings. Host empty means email goes to the outbox only.
@@ -87,6 +109,7 @@ var Vars = []Var{
 	{"LATCHKEY_SMTP_TLS", "smtp-tls", "starttls", "starttls (required), tls (implicit, port 465) or none (localhost relay only)"},
 	{"LATCHKEY_TWILIO_API_URL", "twilio-api-url", "https://api.twilio.com", "Twilio REST API base URL (a regional edge, or a local test server); each MSP enters its Twilio account under Settings → SMS"},
 	{"LATCHKEY_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is trusted"},
+	{"LATCHKEY_RETENTION_DAYS", "retention-days", "30", "days to keep sent, failed and outbox messages and past notices (1-3650); older ones are deleted"},
 	{"LATCHKEY_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
 	{"LATCHKEY_LOG_FORMAT", "log-format", "text", "text or json"},
 }
@@ -107,6 +130,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		baseURL  string
 		port     string
 		proxies  string
+		keepDays string
 		noWork   bool
 		insecure string
 	)
@@ -121,6 +145,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.StringVar(&cfg.SMTP.TLS, "smtp-tls", env("LATCHKEY_SMTP_TLS", "starttls"), "starttls, tls or none")
 	fs.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", env("LATCHKEY_TWILIO_API_URL", "https://api.twilio.com"), "Twilio REST API base URL")
 	fs.StringVar(&proxies, "trusted-proxies", env("LATCHKEY_TRUSTED_PROXIES", ""), "trusted proxy CIDRs")
+	fs.StringVar(&keepDays, "retention-days", env("LATCHKEY_RETENTION_DAYS", strconv.Itoa(DefaultRetentionDays)), "days to keep messages and notices")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("LATCHKEY_LOG_LEVEL", "info"), "log level")
 	fs.StringVar(&cfg.LogFormat, "log-format", env("LATCHKEY_LOG_FORMAT", "text"), "log format")
 	fs.BoolVar(&noWork, "no-workers", false, "serve HTTP only; jobs are worked by `latchkey worker`")
@@ -204,6 +229,11 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 			}
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, pref)
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(keepDays)); err != nil || n < MinRetentionDays || n > MaxRetentionDays {
+		errs = append(errs, fmt.Errorf("LATCHKEY_RETENTION_DAYS %q: want a whole number of days from %d to %d", keepDays, MinRetentionDays, MaxRetentionDays))
+	} else {
+		cfg.RetentionDays = n
 	}
 	switch cfg.LogLevel {
 	case "debug", "info", "warn", "error":
