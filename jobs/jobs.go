@@ -40,7 +40,8 @@ type Deps struct {
 	// SMS delivers text messages (send_sms); Push web push (send_push).
 	SMS  *sms.Service
 	Push *webpush.Service
-	// Notices plans (notice_sweep) and sends (send_notice) end users' notices.
+	// Notices plans (notice_sweep), sends (send_notice) and prunes
+	// (retention) end users' notices.
 	Notices *notice.Service
 	// Verify falls push verifications back to SMS and times them out.
 	Verify *verify.Service
@@ -72,6 +73,9 @@ func Workers(d Deps) *river.Workers {
 	river.AddWorker(w, &verifyPushCheckWorker{d: d})
 	river.AddWorker(w, &expireVerificationsWorker{d: d})
 	// END verify worker registration
+	// BEGIN retention worker registration
+	river.AddWorker(w, &retentionWorker{d: d})
+	// END retention worker registration
 	return w
 }
 
@@ -95,6 +99,10 @@ func Periodic() []*river.PeriodicJob {
 		river.NewPeriodicJob(river.PeriodicInterval(30*time.Second),
 			func() (river.JobArgs, *river.InsertOpts) { return jobargs.ExpireVerifications{}, nil }, nil),
 		// END verify periodic jobs
+		// BEGIN retention periodic jobs
+		river.NewPeriodicJob(river.PeriodicInterval(RetentionInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return jobargs.Retention{}, retentionOpts }, &river.PeriodicJobOpts{RunOnStart: true}),
+		// END retention periodic jobs
 	}
 }
 
