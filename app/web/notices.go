@@ -119,13 +119,13 @@ func (s *Server) noticeHistory(c echo.Context, endUserID string) (templ.Componen
 		hi := noticesv.HistoryItem{ID: it.ID, When: it.PlannedAt.In(loc).Format("Jan 2, 2006 15:04 MST"), What: noticeWhat(&it.Notice),
 			State: it.State, Reason: it.Reason}
 		if it.State == notice.StateSent {
-			hi.Channels = append(hi.Channels, channelOf("Email", it.Email, it.EmailNote))
-			hi.Channels = append(hi.Channels, channelOf("SMS", it.SMS, it.SMSNote))
+			hi.Channels = append(hi.Channels, channelOf("Email", it.Email, it.EmailMessageID, it.EmailNote))
+			hi.Channels = append(hi.Channels, channelOf("SMS", it.SMS, it.SMSMessageID, it.SMSNote))
 			if len(it.Push) == 0 {
-				hi.Channels = append(hi.Channels, channelOf("Push", nil, it.PushNote))
+				hi.Channels = append(hi.Channels, channelOf("Push", nil, it.PushMessageIDs, it.PushNote))
 			}
 			for i := range it.Push {
-				hi.Channels = append(hi.Channels, channelOf("Push", &it.Push[i], ""))
+				hi.Channels = append(hi.Channels, channelOf("Push", &it.Push[i], "", ""))
 			}
 		}
 		p.Items = append(p.Items, hi)
@@ -147,10 +147,18 @@ func noticeWhat(n *notice.Notice) string {
 	return "Password expires in " + strconv.Itoa(n.DaysLeft) + " days"
 }
 
+// noticeMessageGone is a notice channel's detail once the retention job has
+// deleted its message.
+const noticeMessageGone = "delivery record no longer kept"
+
 // channelOf is one channel's delivery: the message's status with the
-// provider's report or error, or why the channel was not used.
-func channelOf(name string, d *notice.Delivery, note string) noticesv.Channel {
+// provider's report or error, why the channel was not used, or that its
+// message (ids, as the notice names it) has been deleted since.
+func channelOf(name string, d *notice.Delivery, ids, note string) noticesv.Channel {
 	if d == nil {
+		if ids != "" && note == "" {
+			note = noticeMessageGone
+		}
 		return noticesv.Channel{Name: name, Detail: note}
 	}
 	ch := noticesv.Channel{Name: name, Status: d.Status}

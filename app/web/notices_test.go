@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/notice"
+	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/db/dbtest"
 )
@@ -167,5 +168,52 @@ func TestEndUserPageListsNotices(t *testing.T) {
 		other := env.Setup("Other MSP")
 		o := signedIn(env, other.Primary.Email)
 		require.Equal(t, http.StatusNotFound, o.Get("/end-users/"+ann.ID).StatusCode)
+	})
+}
+
+// TestEndUserPageAfterRetention: once the retention job has deleted a
+// notice's messages, the end user's page still lists the notice and says
+// its delivery record is no longer kept; the outbox says how long messages
+// are kept, and a deleted message's page is a 404.
+func TestEndUserPageAfterRetention(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		ctx := context.Background()
+		noticeHourZero(t, env, f)
+		cu := custCreate(t, env, f, "Contoso", "contoso.com")
+		ann := noticeUser(t, env, cu, "ann", 2*24*time.Hour+time.Hour)
+		_, err := env.App.Notices.Sweep(ctx)
+		require.NoError(t, err)
+		var n notice.Notice
+		apptest.WaitFor(t, 20*time.Second, func() bool {
+			err := env.App.DB.Bun.NewSelect().Model(&n).Where("end_user_id = ?", ann.ID).Scan(ctx)
+			if err != nil || n.State != notice.StateSent {
+				return false
+			}
+			m, err := notify.Load(ctx, env.App.DB.Bun, n.EmailMessageID)
+			return err == nil && m.Status == notify.StatusOutbox
+		}, "the notice sent by the worker, its email in the outbox")
+
+		deleted, err := notify.Prune(ctx, env.App.DB.Bun, time.Now().Add(time.Hour), 1000)
+		require.NoError(t, err)
+		require.Positive(t, deleted)
+		_, err = notify.Load(ctx, env.App.DB.Bun, n.EmailMessageID)
+		require.Error(t, err, "the notice's email is gone")
+
+		c := signedIn(env, f.Primary.Email)
+		res := c.Get("/end-users/" + ann.ID)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, setupTestID("notice-"+n.ID))
+		require.Contains(t, res.Body, setupTestID("notice-channel-Email"))
+		require.Contains(t, res.Body, "delivery record no longer kept")
+		require.Contains(t, res.Body, "text messages are off in Settings", "a channel not used still says why")
+
+		res = c.Get("/settings/outbox/" + n.EmailMessageID)
+		require.Equal(t, http.StatusNotFound, res.StatusCode)
+		res = c.Get("/settings/outbox")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, setupTestID("outbox-empty"))
+		require.Contains(t, res.Body, "Messages are deleted 30 days after they were created.")
 	})
 }

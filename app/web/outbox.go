@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -39,7 +40,8 @@ func (h *outboxHandler) showOutbox(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := outboxv.ListProps{Total: total, Page: page, Pages: pages, SMTPConfigured: h.s.Config.SMTP.Enabled(), SMSConfigured: smsOn}
+	p := outboxv.ListProps{Total: total, Page: page, Pages: pages, SMTPConfigured: h.s.Config.SMTP.Enabled(), SMSConfigured: smsOn,
+		RetentionDays: int(h.s.Config.Retention() / (24 * time.Hour))}
 	loc := tenantLoc(c)
 	for _, m := range msgs {
 		r := outboxv.Row{

@@ -28,6 +28,8 @@ type ListProps struct {
 	Links          []PageLink
 	SMTPConfigured bool
 	SMSConfigured  bool
+	// RetentionDays is how long messages are kept (LATCHKEY_RETENTION_DAYS).
+	RetentionDays int
 }
 
 // Segment is a piece of a message's text: plain text, or a link when URL is set.
