@@ -15,8 +15,9 @@ import (
 const RetentionInterval = time.Hour
 
 // retentionBatch is how many rows one DELETE of the retention job removes
-// (a variable so that tests can make batches small).
-var retentionBatch = 1000
+// (the batching itself is tested with small batches in app/notify and
+// app/notice).
+const retentionBatch = 1000
 
 // retentionTimeout bounds one run: a backlog that takes longer (millions
 // of rows after retention is first switched on, or shortened) is finished
