@@ -1,5 +1,5 @@
 -- The retention job (jobs: retention) deletes finished messages older than
--- the retention period (LATCHKEY_RETENTION_DAYS) and notices of days that
+-- the retention period (LATCHKEY_RETENTION_DAYS) and notices of days
 -- long past, in batches of 1,000, of every tenant at once. Each batch picks
 -- the oldest rows; messages_tenant_created_idx and notices_once_key do not
 -- lead with those columns, so without these indexes every batch read the
