@@ -3,6 +3,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -55,38 +56,47 @@ func chromiumPath() string {
 	return ""
 }
 
+// startChromium starts a headless Chromium with a user data directory of its
+// own and the options added (for example chromedp.Env); stop ends it and
+// removes the directory.
+func startChromium(extra ...chromedp.ExecAllocatorOption) (ctx context.Context, stop func(), err error) {
+	path := chromiumPath()
+	if path == "" {
+		return nil, nil, errors.New("Chromium not found (install the Debian package chromium)")
+	}
+	dir, err := os.MkdirTemp("", "latchkey-chromium-")
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.UserDataDir(dir),
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true), chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter"),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	if err := chromedp.Do(ctx); err != nil { // start the browser
+		cancel()
+		cancelAlloc()
+		os.RemoveAll(dir)
+		return nil, nil, errors.New("Chromium did not start: " + err.Error())
+	}
+	return ctx, func() { cancel(); cancelAlloc(); os.RemoveAll(dir) }, nil
+}
+
 // tab returns a browser tab for the test, with a 90 s budget.
 func tab(t *testing.T) context.Context {
 	t.Helper()
 	browser.once.Do(func() {
-		path := chromiumPath()
-		if path == "" {
-			browser.skip = "Chromium not found (install the Debian package chromium)"
-			return
-		}
-		dir, err := os.MkdirTemp("", "latchkey-chromium-")
+		ctx, cancel, err := startChromium()
 		if err != nil {
 			browser.skip = err.Error()
 			return
 		}
-		opts := []chromedp.ExecAllocatorOption{
-			chromedp.ExecPath(path), chromedp.UserDataDir(dir),
-			chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-			chromedp.Flag("no-first-run", true), chromedp.Flag("no-default-browser-check", true),
-			chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-quic", true),
-			chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter"),
-		}
-		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-		ctx, cancel := chromedp.NewContext(allocCtx)
-		if err := chromedp.Do(ctx); err != nil { // start the browser
-			cancel()
-			cancelAlloc()
-			browser.skip = "Chromium did not start: " + err.Error()
-			return
-		}
-		browser.ctx = ctx
-		browser.cancel = func() { cancel(); cancelAlloc(); os.RemoveAll(dir) }
+		browser.ctx, browser.cancel = ctx, cancel
 	})
 	if browser.skip != "" {
 		if dbtest.Strict() {
