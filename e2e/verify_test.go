@@ -36,7 +36,8 @@ import (
 // notification, and open it in the phone-sized browser context with the
 // device's credential cookie set, as the enrolment page would have left it.
 // The service worker's push and notificationclick handlers (static/sw.js)
-// are therefore not driven here.
+// are not driven here: e2e/serviceworker_test.go delivers payloads to them
+// through the DevTools protocol and clicks their notifications.
 
 // vfE2E is a tenant with a technician signed in on a desktop browser and an
 // end user Dana (email, mobile, self-serve on).
