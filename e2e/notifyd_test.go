@@ -131,17 +131,6 @@ func (d *notifyd) shown() []desktopNote {
 	return ns
 }
 
-// find returns the notification on screen with the summary (the web
-// notification's title).
-func (d *notifyd) find(summary string) (desktopNote, bool) {
-	for _, n := range d.shown() {
-		if n.Summary == summary {
-			return n, true
-		}
-	}
-	return desktopNote{}, false
-}
-
 // wasClosed reports whether Chromium closed the notification with the id.
 func (d *notifyd) wasClosed(id uint32) bool {
 	d.mu.Lock()

@@ -151,9 +151,12 @@ func (s *swE2E) waitDesktop(summary, body string) desktopNote {
 	s.p.t.Helper()
 	var n desktopNote
 	apptest.WaitFor(s.p.t, 20*time.Second, func() bool {
-		var ok bool
-		n, ok = s.desk.find(summary)
-		return ok && strings.Contains(n.Body, body)
+		shown := s.desk.shown()
+		i := slices.IndexFunc(shown, func(d desktopNote) bool { return d.Summary == summary && strings.Contains(d.Body, body) })
+		if i >= 0 {
+			n = shown[i]
+		}
+		return i >= 0
 	}, "a desktop notification %q with %q", summary, body)
 	return n
 }
@@ -242,6 +245,13 @@ func TestBrowserServiceWorkerPushShowsNotification(t *testing.T) {
 	require.False(t, ns[i].RequireInteraction)
 	require.Equal(t, "", ns[i].Data.URL)
 	require.Len(t, s.desk.shown(), 3)
+
+	// Text that happens to be JSON but not an object is text too.
+	s.push("739105")
+	s.waitDesktop("Latchkey", "739105")
+	ns = s.notifications()
+	require.Len(t, ns, 4, "%+v", ns)
+	require.True(t, slices.ContainsFunc(ns, func(n webNote) bool { return n.Title == "Latchkey" && n.Body == "739105" }), "%+v", ns)
 }
 
 // approvalTitle is the title of the approval page in a browser without

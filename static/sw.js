@@ -22,7 +22,10 @@ self.addEventListener('activate', function (event) {
 self.addEventListener('push', function (event) {
   var data = {};
   if (event.data) {
-    try { data = event.data.json(); } catch (e) { data = { body: event.data.text() }; }
+    var text = event.data.text();
+    try { data = JSON.parse(text); } catch (e) { data = null; }
+    // Plain text, or JSON that is not an object ("739105", null): the text.
+    if (!data || typeof data !== 'object') data = { body: text };
   }
   var title = data.title || 'Latchkey';
   var options = {
