@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/selfserve"
+	"github.com/latchkey/latchkey/app/sms"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/db/dbtest"
 )
@@ -311,15 +312,19 @@ func TestEnrolment(t *testing.T) {
 		require.Equal(t, apperr.Conflict, apperr.CodeOf(err))
 		f, _, err = x.svc.SendMobileCode(ctx, f, true, "", "", "")
 		require.NoError(t, err)
-		var sms struct {
-			Text string `bun:"body_text"`
-		}
+		var smsText string
 		apptest.WaitFor(t, 15*time.Second, func() bool {
-			err := x.env.App.DB.Bun.NewSelect().Table("messages").Column("body_text").
-				Where("to_addr = ? AND status = ?", ann.Mobile, notify.StatusOutbox).Limit(1).Scan(ctx, &sms)
-			return err == nil && six.MatchString(sms.Text)
+			var m notify.Message
+			if err := x.env.App.DB.Bun.NewSelect().Model(&m).
+				Where("to_addr = ? AND status = ?", ann.Mobile, notify.StatusOutbox).Limit(1).Scan(ctx); err != nil {
+				return false
+			}
+			text, err := sms.Text(x.env.App.Keys, &m) // stored encrypted
+			require.NoError(t, err)
+			smsText = text
+			return six.MatchString(smsText)
 		}, "the SMS in the outbox")
-		f, err = x.svc.ProveMobile(ctx, f, six.FindString(sms.Text), "")
+		f, err = x.svc.ProveMobile(ctx, f, six.FindString(smsText), "")
 		require.NoError(t, err)
 		e, err = x.svc.EnrolmentOf(ctx, f)
 		require.NoError(t, err)
