@@ -66,6 +66,9 @@ func (s *Service) SendTest(ctx context.Context, a audit.Actor, to string) (TestR
 		return TestResult{}, err
 	}
 	res := TestResult{MessageID: id, To: MaskPhone(n), Status: notify.StatusQueued}
+	if hook, ok := ctx.Value(beforeTestAttempt{}).(func(id string)); ok {
+		hook(id)
+	}
 	out, err := s.Deliver(ctx, id, false)
 	if err != nil {
 		s.d.Log.WarnContext(ctx, "test sms: first attempt", "message", id, "err", err)
@@ -78,7 +81,24 @@ func (s *Service) SendTest(ctx context.Context, a audit.Actor, to string) (TestR
 	}
 	res.Status, res.Retrying = out.Status, out.Retry
 	res.Problem = problem(out.Err)
+	if out.Status == notify.StatusFailed && out.Err == nil {
+		// The send_sms job took the message and failed it before this
+		// attempt began: the reason is the one it stored.
+		if m, err := load(ctx, s.d.DB.Bun, id); err == nil {
+			res.Problem = m.LastError
+		}
+	}
 	return res, nil
+}
+
+// beforeTestAttempt is the context key of withBeforeTestAttempt's func.
+type beforeTestAttempt struct{}
+
+// withBeforeTestAttempt has SendTest run fn with the message's id between
+// queuing the test message and its own first attempt: tests deliver it
+// there, as the send_sms job may.
+func withBeforeTestAttempt(ctx context.Context, fn func(id string)) context.Context {
+	return context.WithValue(ctx, beforeTestAttempt{}, fn)
 }
 
 // awaitTest waits up to testWait for the job that holds a test message to

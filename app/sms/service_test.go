@@ -425,3 +425,29 @@ func TestWebhooksStatusAndOptOut(t *testing.T) {
 		require.Len(t, f.twilio.Messages(), 1)
 	})
 }
+
+// TestSendTestAfterTheJob: the send_sms job may take the test message and
+// fail it before the test send's own attempt; the admin still reads
+// Twilio's reason.
+func TestSendTestAfterTheJob(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		f.configure(t)
+		f.twilio.FailNext(1, 400, 21608, "The number is unverified. Trial accounts cannot send messages to unverified numbers")
+		jobRan := false
+		ctx := sms.WithBeforeTestAttemptForTest(context.Background(), func(id string) {
+			out, err := f.svc.Deliver(context.Background(), id, false) // as the job would
+			require.NoError(t, err)
+			require.Equal(t, notify.StatusFailed, out.Status)
+			jobRan = true
+		})
+		res, err := f.svc.SendTest(ctx, f.admin, dana)
+		require.NoError(t, err)
+		require.True(t, jobRan)
+		require.Equal(t, notify.StatusFailed, res.Status)
+		require.False(t, res.Retrying)
+		require.Contains(t, res.Problem, "trial account")
+		require.Len(t, f.twilio.Messages(), 0, "refused by Twilio, and not tried twice")
+	})
+}
