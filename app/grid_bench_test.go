@@ -121,6 +121,9 @@ func benchGrid(b *testing.B, dia db.Dialect) {
 		{"search \"sm\" (two characters: no trigram index), sort by name", "/end-users?q=sm"},
 		{"search \"son\" and status=accessed, sort by password expiry", "/end-users?q=son&status=accessed&sort=expires"},
 		{"one customer of 10,000, locked=no, sort by last access desc", "/customers/" + big + "/end-users?locked=no&sort=access&dir=desc"},
+		{"status=registered, sort by password expiry desc", gridBenchView + "&dir=desc"},
+		{"sort by last self-serve access desc", "/end-users?sort=access&dir=desc"},
+		{"one customer of 10,000, sort by password expiry desc", "/customers/" + big + "/end-users?sort=expires&dir=desc"},
 	}
 	var p95 time.Duration
 	for i, v := range views {
