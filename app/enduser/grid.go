@@ -228,7 +228,7 @@ func gridStatement(idb bun.IDB, tenantID string, f Filter, now time.Time, withCo
 	} else {
 		q = q.ColumnExpr("-1 AS grid_total")
 	}
-	q = f.Where(q, tenantID, now)
+	q = f.wherePage(q, tenantID, now)
 	for _, o := range f.OrderBy() {
 		q = q.OrderExpr(o)
 	}

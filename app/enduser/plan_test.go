@@ -53,6 +53,22 @@ func TestSQLiteGridPlans(t *testing.T) {
 		require.NotContains(t, plan, "TEMP B-TREE", "%+v: the page is read in order, not sorted:\n%s", tc.f, plan)
 	}
 
+	// A customer's grid sorted by a column no tenant index keeps in order
+	// reads the customer's end users, not the tenant's.
+	for _, sort := range []string{"mobile", "source", "selfserve", "locked", "customer"} {
+		f := enduser.Filter{CustomerID: "c1", Sort: sort}
+		plan := sqlitePlan(t, d, enduser.GridSQL(d.Bun, "t1", f, now, true))
+		require.Contains(t, plan, "SEARCH eu USING INDEX end_users_customer_", "%+v:\n%s", f, plan)
+		require.NotContains(t, plan, "SEARCH eu USING INDEX end_users_tenant_", "%+v:\n%s", f, plan)
+	}
+	// One that a tenant index keeps in order walks it.
+	for sort, index := range map[string]string{"username": "end_users_tenant_username_idx", "access": "end_users_tenant_access_sort_idx", "status": "end_users_tenant_status_idx"} {
+		f := enduser.Filter{CustomerID: "c1", Sort: sort}
+		plan := sqlitePlan(t, d, enduser.GridSQL(d.Bun, "t1", f, now, true))
+		require.Contains(t, plan, "SEARCH eu USING INDEX "+index, "%+v:\n%s", f, plan)
+		require.NotContains(t, plan, "TEMP B-TREE FOR ORDER BY", "%+v:\n%s", f, plan)
+	}
+
 	for _, f := range []enduser.Filter{{CustomerID: "c1"}, {CustomerID: "c1", SelfServe: "off", Locked: "no"}} {
 		q := d.Bun.NewUpdate().Model((*enduser.EndUser)(nil)).ModelTableExpr("end_users AS eu").Set("self_serve_enabled = ?", true)
 		plan := sqlitePlan(t, d, f.WhereUpdate(q, "t1", now).String())
