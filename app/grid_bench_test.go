@@ -124,6 +124,9 @@ func benchGrid(b *testing.B, dia db.Dialect) {
 		{"status=registered, sort by password expiry desc", gridBenchView + "&dir=desc"},
 		{"sort by last self-serve access desc", "/end-users?sort=access&dir=desc"},
 		{"one customer of 10,000, sort by password expiry desc", "/customers/" + big + "/end-users?sort=expires&dir=desc"},
+		{"one customer of 10,000, sort by mobile (no index keeps this order)", "/customers/" + big + "/end-users?sort=mobile"},
+		{"sort by mobile (no index keeps this order)", "/end-users?sort=mobile"},
+		{"locked=no, sort by source (no index keeps this order)", "/end-users?locked=no&sort=source"},
 	}
 	var p95 time.Duration
 	for i, v := range views {
