@@ -124,9 +124,11 @@ func benchGrid(b *testing.B, dia db.Dialect) {
 		{"status=registered, sort by password expiry desc", gridBenchView + "&dir=desc"},
 		{"sort by last self-serve access desc", "/end-users?sort=access&dir=desc"},
 		{"one customer of 10,000, sort by password expiry desc", "/customers/" + big + "/end-users?sort=expires&dir=desc"},
-		{"one customer of 10,000, sort by mobile (no index keeps this order)", "/customers/" + big + "/end-users?sort=mobile"},
-		{"sort by mobile (no index keeps this order)", "/end-users?sort=mobile"},
-		{"locked=no, sort by source (no index keeps this order)", "/end-users?locked=no&sort=source"},
+		{"one customer of 10,000, sort by mobile", "/customers/" + big + "/end-users?sort=mobile"},
+		{"sort by mobile", "/end-users?sort=mobile"},
+		{"locked=no, sort by source", "/end-users?locked=no&sort=source"},
+		{"sort by self-serve (no index keeps this order)", "/end-users?sort=selfserve"},
+		{"one customer of 10,000, sort by self-serve (no index keeps this order)", "/customers/" + big + "/end-users?sort=selfserve"},
 	}
 	var p95 time.Duration
 	for i, v := range views {
