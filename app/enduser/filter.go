@@ -141,7 +141,11 @@ func (f Filter) Describe() string {
 // Where adds the filter's conditions (never sort or page) to q, whose
 // end_users table is aliased eu. The tenant condition is always added.
 func (f Filter) Where(q *bun.SelectQuery, tenantID string, now time.Time) *bun.SelectQuery {
-	o := f.plan(q.Dialect().Name(), false)
+	return f.whereWith(q, tenantID, now, f.plan(q.Dialect().Name(), false))
+}
+
+// whereWith adds the tenant condition and the filter's, written as o says.
+func (f Filter) whereWith(q *bun.SelectQuery, tenantID string, now time.Time, o wherePlan) *bun.SelectQuery {
 	return q.Where(o.tenant, tenantID).ApplyQueryBuilder(func(qb bun.QueryBuilder) bun.QueryBuilder {
 		return f.apply(qb, now, o)
 	})
@@ -161,9 +165,7 @@ func (f Filter) wherePage(q *bun.SelectQuery, tenantID string, now time.Time) *b
 	if o.sqlite && f.CustomerID != "" && !tenantOrdered[f.Sort] {
 		o.tenant = "+eu.tenant_id = ?"
 	}
-	return q.Where(o.tenant, tenantID).ApplyQueryBuilder(func(qb bun.QueryBuilder) bun.QueryBuilder {
-		return f.apply(qb, now, o)
-	})
+	return f.whereWith(q, tenantID, now, o)
 }
 
 // tenantOrdered are the sorts that an index leading with the tenant keeps in
@@ -175,10 +177,7 @@ var tenantOrdered = map[string]bool{"": true, "name": true, "username": true, "e
 // characters then reads the table in order (faster than through an index
 // that does not narrow it).
 func (f Filter) whereCount(q *bun.SelectQuery, tenantID string, now time.Time) *bun.SelectQuery {
-	o := f.plan(q.Dialect().Name(), true)
-	return q.Where(o.tenant, tenantID).ApplyQueryBuilder(func(qb bun.QueryBuilder) bun.QueryBuilder {
-		return f.apply(qb, now, o)
-	})
+	return f.whereWith(q, tenantID, now, f.plan(q.Dialect().Name(), true))
 }
 
 // WhereUpdate adds the filter's conditions to an UPDATE of end_users aliased eu.
