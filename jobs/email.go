@@ -95,7 +95,7 @@ func (w *sendEmailWorker) Work(ctx context.Context, job *river.Job[jobargs.SendE
 		return errors.New("send_email: SMTP is configured but no mailer was wired")
 	}
 
-	ok, err := notify.ClaimEmail(ctx, idb, w.d.Keys, m, r, w.now())
+	ok, err := notify.ClaimEmail(ctx, idb, w.d.Keys, m, r, w.d.now())
 	if err != nil || !ok {
 		return err // !ok: another attempt claimed it first
 	}
@@ -108,7 +108,7 @@ func (w *sendEmailWorker) Work(ctx context.Context, job *river.Job[jobargs.SendE
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if sendErr == nil {
-		return notify.MarkSent(rctx, idb, id, w.now())
+		return notify.MarkSent(rctx, idb, id, w.d.now())
 	}
 	permanent := errors.Is(sendErr, notify.ErrPermanent)
 	final := permanent || job.Attempt >= job.MaxAttempts
@@ -131,7 +131,7 @@ func (w *sendEmailWorker) claimed(ctx context.Context, m *notify.Message) error 
 	if err != nil {
 		return err
 	}
-	now := w.now()
+	now := w.d.now()
 	if wait := at.Add(notify.StaleClaim).Sub(now); !at.IsZero() && wait > 0 {
 		return river.JobSnooze(wait + time.Second)
 	}
@@ -162,11 +162,4 @@ func (w *sendEmailWorker) render(ctx context.Context, m *notify.Message, t *tena
 		return notify.Rendered{}, err
 	}
 	return notify.Rendered{Subject: e.Subject, Text: emails.Text(p), HTML: html}, nil
-}
-
-func (w *sendEmailWorker) now() time.Time {
-	if w.d.Now != nil {
-		return w.d.Now().UTC()
-	}
-	return time.Now().UTC()
 }

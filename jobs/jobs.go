@@ -47,6 +47,14 @@ type Deps struct {
 	Verify *verify.Service
 }
 
+// now is the jobs' clock (Deps.Now, else the system's), in UTC.
+func (d Deps) now() time.Time {
+	if d.Now != nil {
+		return d.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
 // Workers registers every worker.
 func Workers(d Deps) *river.Workers {
 	w := river.NewWorkers()

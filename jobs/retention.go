@@ -46,11 +46,7 @@ func (w *retentionWorker) Timeout(*river.Job[jobargs.Retention]) time.Duration {
 }
 
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[jobargs.Retention]) error {
-	now := time.Now
-	if w.d.Now != nil {
-		now = w.d.Now
-	}
-	before := now().Add(-w.d.Config.Retention())
+	before := w.d.now().Add(-w.d.Config.Retention())
 	msgs, err := notify.Prune(ctx, w.d.DB.Bun, before, retentionBatch)
 	if msgs > 0 {
 		w.d.Log.InfoContext(ctx, "old messages deleted", "count", msgs, "before", before.UTC())
