@@ -116,6 +116,7 @@ func benchGrid(b *testing.B, dia db.Dialect) {
 	views := []struct{ name, path string }{
 		{"status=registered, sort by password expiry (the figure)", gridBenchView},
 		{"same, htmx results only", gridBenchView + "#htmx"},
+		{"sort by email", "/end-users?sort=email"},
 		{"self-serve off, sort by email, page 40", "/end-users?self_serve=off&sort=email&page=40"},
 		{"search \"smith\", sort by name", "/end-users?q=smith"},
 		{"search \"sm\" (two characters: no trigram index), sort by name", "/end-users?q=sm"},

@@ -169,7 +169,7 @@ func (f Filter) wherePage(q *bun.SelectQuery, tenantID string, now time.Time) *b
 }
 
 // tenantOrdered are the sorts that an index leading with the tenant keeps in
-// order (migrations 0008, 0019, 0024, 0025); "" is the default, by name.
+// order (migrations 0008, 0019, 0024, 0025, 0026); "" is the default, by name.
 var tenantOrdered = map[string]bool{"": true, "name": true, "username": true, "email": true, "status": true, "expires": true, "access": true,
 	"mobile": true, "source": true, "locked": true}
 
