@@ -128,6 +128,8 @@ func benchGrid(b *testing.B, dia db.Dialect) {
 		{"one customer of 10,000, sort by mobile", "/customers/" + big + "/end-users?sort=mobile"},
 		{"sort by mobile", "/end-users?sort=mobile"},
 		{"locked=no, sort by source", "/end-users?locked=no&sort=source"},
+		{"sort by customer", "/end-users?sort=customer"},
+		{"status=registered, sort by customer desc, page 40", "/end-users?status=registered&sort=customer&dir=desc&page=40"},
 		{"sort by self-serve (no index keeps this order)", "/end-users?sort=selfserve"},
 		{"one customer of 10,000, sort by self-serve (no index keeps this order)", "/customers/" + big + "/end-users?sort=selfserve"},
 	}

@@ -40,7 +40,7 @@ var SortColumns = map[string]string{
 	"expires":   "eu.password_expires_at",
 	"locked":    "eu.locked",
 	"access":    "eu.last_access_at",
-	"customer":  "lower(c.name)",
+	"customer":  "lower(c.name), c.id",
 }
 
 // DefaultPerPage is the grid's page size.
@@ -160,9 +160,22 @@ func (f Filter) whereWith(q *bun.SelectQuery, tenantID string, now time.Time, o 
 // customer's (enduser.Grid for a customer of 12,500 of 100,000 end users,
 // by mobile, source or locked before migration 0025 indexed those: p50
 // 46-49 ms -> 17-18 ms).
+//
+// The tenant's grid sorted by customer reads the
+// customers in order (customers_tenant_name_idx) and each one's end users
+// in turn: SQLite otherwise read the tenant's end users through an index
+// that leads with the tenant and sorted all of them for each page (the
+// grid's statement at 100,000 end users, p50 93 ms -> 1.4 ms; page 40
+// descending 134 -> 6 ms). The sort names c.id after the customer's name
+// (SortColumns): visible customers' names are unique (ignoring case), so the
+// order is the same, and with it SQLite knows that reading the customers in
+// order, each one's end users sorted by id, gives the page's order.
 func (f Filter) wherePage(q *bun.SelectQuery, tenantID string, now time.Time) *bun.SelectQuery {
 	o := f.plan(q.Dialect().Name(), false)
 	if o.sqlite && f.CustomerID != "" && !tenantOrdered[f.Sort] {
+		o.tenant = "+eu.tenant_id = ?"
+	}
+	if o.sqlite && f.CustomerID == "" && f.Sort == "customer" {
 		o.tenant = "+eu.tenant_id = ?"
 	}
 	return f.whereWith(q, tenantID, now, o)

@@ -219,7 +219,7 @@ func gridStatement(idb bun.IDB, tenantID string, f Filter, now time.Time, withCo
 	}
 	q := idb.NewSelect().TableExpr("end_users AS eu").ColumnExpr(cols).ColumnExpr("c.name AS customer_name")
 	if f.Sort == "customer" {
-		q = q.Join(visibleCustomerJoin)
+		q = q.Join(visibleCustomerJoin+" AND c.tenant_id = ?", tenantID)
 	} else {
 		q = q.Join("JOIN customers AS c ON c.id = eu.customer_id").Where(notArchived, tenantID)
 	}

@@ -78,6 +78,13 @@ func TestSQLiteGridPlans(t *testing.T) {
 		require.NotContains(t, plan, "TEMP B-TREE FOR ORDER BY", "%+v:\n%s", f, plan)
 	}
 
+	// The tenant's grid sorted by customer reads the customers in order and
+	// sorts only each customer's end users by id.
+	for _, f := range []enduser.Filter{{Sort: "customer"}, {Sort: "customer", Desc: true, Status: "registered", Locked: "no"}, {Sort: "customer", Query: "smith"}} {
+		plan := sqlitePlan(t, d, enduser.GridSQL(d.Bun, "t1", f, now, true))
+		require.Contains(t, plan, "SEARCH c USING INDEX customers_tenant_name_idx (tenant_id=?)", "%+v:\n%s", f, plan)
+		require.NotContains(t, plan, "TEMP B-TREE FOR ORDER BY", "%+v:\n%s", f, plan)
+	}
 	for _, f := range []enduser.Filter{{CustomerID: "c1"}, {CustomerID: "c1", SelfServe: "off", Locked: "no"}} {
 		q := d.Bun.NewUpdate().Model((*enduser.EndUser)(nil)).ModelTableExpr("end_users AS eu").Set("self_serve_enabled = ?", true)
 		plan := sqlitePlan(t, d, f.WhereUpdate(q, "t1", now).String())
