@@ -94,12 +94,27 @@ func (s *Server) requestLogger() echo.MiddlewareFunc {
 			}
 			s.Log.LogAttrs(req.Context(), lvl, "request",
 				slog.String("id", res.Header().Get(echo.HeaderXRequestID)),
-				slog.String("method", req.Method), slog.String("path", p),
+				slog.String("method", req.Method), slog.String("path", loggedPath(p)),
 				slog.Int("status", res.Status), slog.Duration("took", time.Since(start)),
 				slog.String("ip", c.RealIP()))
 			return nil
 		}
 	}
+}
+
+// tokenPaths are the routes whose last segment is a bearer secret (a
+// technician's set-password link, an end user's welcome link).
+var tokenPaths = []string{"/password/", "/welcome/"}
+
+// loggedPath is p as the request log writes it: a link's secret becomes
+// "[token]", so that logs never hold a working link.
+func loggedPath(p string) string {
+	for _, prefix := range tokenPaths {
+		if rest, ok := strings.CutPrefix(p, prefix); ok && rest != "" {
+			return prefix + "[token]"
+		}
+	}
+	return p
 }
 
 // securityHeaders sets CSP and the other protective headers on every response.
