@@ -121,7 +121,7 @@ func (h *endUsersHandler) gridProps(c echo.Context, f enduser.Filter, cu *custom
 	t := currentTenant(c)
 	p := endusersv.GridProps{
 		CSRF: h.s.csrfToken(c), BasePath: "/end-users", TenantSelfServe: t != nil && t.SelfServeEnabled,
-		IsAdmin:  currentLogin(c) != nil && currentLogin(c).Role.IsAdmin(),
+		IsAdmin: currentLogin(c) != nil && currentLogin(c).Role.IsAdmin(), CanManageCustomers: canManageCustomers(c),
 		Customer: f.CustomerID, Query: f.Query, Status: f.Status, SelfServe: f.SelfServe, Source: f.Source, Locked: f.Locked,
 		Sort: f.Sort, Desc: f.Desc, Filtered: f.Filtered(), Values: f.Values(cu == nil),
 		Total: total, Page: max(1, f.Page), PerPage: f.PerPage, Pages: f.Pages(total), Selected: selected,
@@ -145,7 +145,6 @@ func (h *endUsersHandler) gridProps(c echo.Context, f enduser.Filter, cu *custom
 	for i := range rows {
 		r := h.rowProps(c, &rows[i])
 		r.Checked = selected != endusersv.SelectNone
-		r.CheckDisabled = selected == endusersv.SelectAll
 		p.Rows = append(p.Rows, r)
 	}
 	return p, nil
@@ -256,12 +255,18 @@ func (h *endUsersHandler) editContact(c echo.Context) error {
 	return h.s.partial(c, http.StatusOK, endusersv.EditCell(p, field))
 }
 
+// showRow is a row as it is (an edit cancelled); ?focus=email or mobile
+// gives that cell's button the focus back.
 func (h *endUsersHandler) showRow(c echo.Context) error {
 	r, err := h.loadRow(c)
 	if err != nil {
 		return err
 	}
-	return h.s.partial(c, http.StatusOK, endusersv.RowView(h.rowProps(c, r)))
+	p := h.rowProps(c, r)
+	if f := c.QueryParam("focus"); enduser.ValidField(f) {
+		p.Focus = f
+	}
+	return h.s.partial(c, http.StatusOK, endusersv.RowView(p))
 }
 
 func (h *endUsersHandler) saveContact(c echo.Context) error {
@@ -291,9 +296,10 @@ func (h *endUsersHandler) saveContact(c echo.Context) error {
 	}
 	r.EndUser = *u
 	p := h.rowProps(c, r)
-	if c.FormValue("via") == "enter" {
-		p.Focus = field
-	}
+	// The cell's button takes the focus back, however the edit was saved;
+	// app.js leaves the focus alone when the user has already moved it
+	// (Tab, or a click on another cell).
+	p.Focus = field
 	return h.s.partial(c, http.StatusOK, endusersv.RowView(p))
 }
 

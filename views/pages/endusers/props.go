@@ -41,6 +41,8 @@ type GridProps struct {
 	Customers        []Option // tenant-wide grid: the customer filter
 	TenantSelfServe  bool     // the tenant-wide switch (off: every switch is greyed out)
 	IsAdmin          bool     // may change Settings (the notice links there)
+	// CanManageCustomers: the login may restore an archived customer.
+	CanManageCustomers bool
 
 	// Filter state, as in the URL.
 	Customer, Query, Status, SelfServe, Source, Locked, Expiring, Sort string
@@ -57,6 +59,30 @@ type GridProps struct {
 	// OOB is set when Results is sent alone (htmx): it then also refreshes
 	// the filter's sort fields out of band.
 	OOB bool
+}
+
+// ActiveFilters is the number of filters narrowing the view (the search
+// and the sort not counted; a customer's grid is always on its customer).
+func (p GridProps) ActiveFilters() int {
+	n := 0
+	for _, v := range [...]string{p.Status, p.SelfServe, p.Source, p.Locked, p.Expiring} {
+		if v != "" {
+			n++
+		}
+	}
+	if p.Customer != "" && !p.CustomerGrid() {
+		n++
+	}
+	return n
+}
+
+// ActiveFiltersText follows "Filters" in the filters' summary: " (2 active)",
+// or nothing (app.js writes the same as filters change).
+func (p GridProps) ActiveFiltersText() string {
+	if n := p.ActiveFilters(); n > 0 {
+		return " (" + strconv.Itoa(n) + " active)"
+	}
+	return ""
 }
 
 // CustomerGrid reports whether this is a customer's grid.
@@ -248,10 +274,10 @@ type Row struct {
 	TenantSelfServe             bool
 	CSRF                        string
 
-	Checked, CheckDisabled bool   // the selection
-	Editing                string // "email" or "mobile" while editing
-	EditValue, EditError   string
-	Focus                  string // what gets the focus after the swap: "email", "mobile", "switch"
+	Checked              bool   // the selection
+	Editing              string // "email" or "mobile" while editing
+	EditValue, EditError string
+	Focus                string // what gets the focus after the swap: "email", "mobile", "switch"
 }
 
 // RowID is the row's element id.

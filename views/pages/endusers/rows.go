@@ -130,9 +130,6 @@ func (rw *rowWriter) row(ctx context.Context, w io.Writer, r *Row) error {
 	if r.Checked {
 		rw.s(` checked`)
 	}
-	if r.CheckDisabled {
-		rw.s(` disabled`)
-	}
 	rw.s(` aria-label="Select `)
 	rw.e(r.Name)
 	rw.s(`" data-testid="eu-check"> <a class="eu-name" href="/end-users/`)
@@ -239,7 +236,13 @@ func (rw *rowWriter) contactCell(r *Row, field string) {
 	value := r.Value(field)
 	rw.s(`<td class="eu-col-`)
 	rw.s(field)
-	rw.s(`"><button class="eu-edit" hx-get="/end-users/`)
+	// The button's id lets htmx give it the focus back when the row is
+	// swapped while it has it (Tab from the other cell's editor).
+	rw.s(`"><button class="eu-edit" id="eu-`)
+	rw.e(r.ID)
+	rw.s(`-`)
+	rw.s(field)
+	rw.s(`-edit" hx-get="/end-users/`)
 	rw.e(r.ID)
 	rw.s(`/edit/`)
 	rw.s(field)
