@@ -13,7 +13,11 @@
  *   form[data-autosubmit]     submit on change (text inputs debounced 300ms)
  *   data-escape-cancel        Escape inside clicks the contained [data-cancel]
  *   select[data-searchable]   add a type-to-filter input above the select
- *   data-autofocus            focused after an htmx swap (as is [autofocus])
+ *   data-autofocus            focused after an htmx swap, unless the user moved on
+ *   data-focus-fallback       focused after an htmx swap that lost the focus
+ *   form[role=search]         GET search forms follow the address (Back, reload)
+ *   details[data-filters]     "(N active)" in [data-filters-active]; open when wide
+ *   [data-select-scope]       header box, banner and count follow row boxes
  *   showToast event           HX-Trigger: {"showToast":{"message":"…","level":"ok"}}
  */
 (function () {
@@ -273,17 +277,187 @@
   enhance(document);
   document.addEventListener('htmx:load', function (e) { enhance(e.target); });
 
-  document.addEventListener('htmx:afterSettle', function (e) {
-    var root = e.target;
-    if (!root || !root.querySelector) return;
-    var sel = '[autofocus], [data-autofocus]';
-    var el = root.matches(sel) ? root : root.querySelector(sel);
-    if (!el || el === document.activeElement || typeof el.focus !== 'function') return;
-    // Don't yank the caret out of a field the user is typing in elsewhere
-    // (e.g. a polled or SSE-swapped fragment).
-    var active = document.activeElement;
-    var typing = active && active.isConnected && !root.contains(active) &&
-      (/^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) || active.isContentEditable);
-    if (!typing) el.focus();
+  // ---- focus after htmx swaps ---------------------------------------------
+  // htmx gives the focus back to an element with the focused one's id; any
+  // other swap that removes the focused element drops it on <body>. After a
+  // swap, [data-autofocus] in the new content takes the focus unless the user
+  // has put it somewhere else since the request began (a click or Tab while
+  // an edit was being saved: never pull them back into the field); failing
+  // that, when the focus was lost, [data-focus-fallback] takes it (a results
+  // summary after paging), so keyboard and screen-reader users keep their
+  // place. htmx focuses [autofocus] itself, unconditionally: swapped content
+  // uses data-autofocus.
+  document.addEventListener('htmx:beforeRequest', function (e) {
+    var xhr = e.detail && e.detail.xhr;
+    if (xhr) xhr._lkFocus = document.activeElement;
   });
+
+  function isTyping(el) {
+    return /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName) || el.isContentEditable;
+  }
+
+  // movedOn reports whether the focus is somewhere the user chose since the
+  // request began (start: the element focused then; undefined for swaps
+  // that no request of this page began, such as a history restore).
+  function movedOn(root, start) {
+    var active = document.activeElement;
+    if (nowhere(root)) return false;
+    if (start === undefined || active === start) {
+      // The same place: only a field the user is typing in elsewhere is kept.
+      return !root.contains(active) && isTyping(active);
+    }
+    if (start && start.id && active.id === start.id) return false; // htmx gave it back
+    return true;
+  }
+
+  // nowhere reports whether the focus is on no control: on <body>, or on a
+  // container around the swapped content (a click on the page's blank space
+  // focuses <main tabindex=-1>).
+  function nowhere(root) {
+    var active = document.activeElement;
+    return !active || active === document.body || !active.isConnected || active.contains(root);
+  }
+
+  function within(root, sel) {
+    return root.matches(sel) ? root : root.querySelector(sel);
+  }
+
+  // Decided as soon as the content is in (afterSwap, not afterSettle): two
+  // swaps in flight (a save on leaving a cell, the editor of the cell
+  // clicked) must each see where the focus is before the other moves it.
+  document.addEventListener('htmx:afterSwap', function (e) {
+    var root = e.target;
+    if (!root || !root.querySelector || !root.isConnected) return;
+    var xhr = e.detail && e.detail.xhr;
+    var start = xhr ? xhr._lkFocus : undefined;
+    var el = within(root, '[autofocus], [data-autofocus]');
+    if (el && typeof el.focus === 'function') {
+      if (el !== document.activeElement && !movedOn(root, start)) el.focus();
+      return;
+    }
+    if (nowhere(root) && start && !start.isConnected) {
+      el = within(root, '[data-focus-fallback]');
+      if (el) el.focus();
+    }
+  });
+
+  // ---- search forms follow the address ---------------------------------------
+  // A GET search form (role=search) whose action is this page stands for the
+  // address's query. htmx's history snapshot keeps the form's HTML as first
+  // rendered, not what was typed or chosen since, and a reload may bring
+  // back what the browser remembered: after either, each control is set from
+  // the address (absent: empty, or a select's first option). Hidden fields
+  // are the server's, and left alone.
+  function syncSearchForms() {
+    var params = new URLSearchParams(location.search);
+    document.querySelectorAll('form[role="search"]').forEach(function (form) {
+      if ((form.getAttribute('method') || '').toLowerCase() !== 'get') return;
+      var action;
+      try { action = new URL(form.getAttribute('action') || '', location.href); } catch (err) { return; }
+      if (action.pathname !== location.pathname) return;
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (!el.name || /^(hidden|submit|button|reset|image|file)$/.test(el.type)) return;
+        var vals = params.getAll(el.name);
+        if (el.type === 'checkbox' || el.type === 'radio') {
+          el.checked = vals.indexOf(el.value) !== -1;
+        } else if (el.tagName === 'SELECT') {
+          var v = vals.length ? vals[vals.length - 1] : '';
+          var opt = Array.prototype.find.call(el.options, function (o) { return o.value === v; });
+          el.selectedIndex = opt ? opt.index : 0;
+        } else {
+          el.value = vals.length ? vals[vals.length - 1] : '';
+        }
+      });
+      countFilters(form);
+    });
+  }
+
+  // ---- details[data-filters] -------------------------------------------------
+  // The filters' summary says how many are on: the controls inside with a
+  // value, less those inside [data-filters-ignore] (the sort).
+  function countFilters(root) {
+    if (!root || !root.querySelectorAll) return;
+    root.querySelectorAll('details[data-filters]').forEach(function (d) {
+      var n = 0;
+      d.querySelectorAll('select[name], input[name]').forEach(function (el) {
+        if (el.type !== 'hidden' && el.value !== '' && !el.closest('[data-filters-ignore]')) n++;
+      });
+      var out = $('[data-filters-active]', d);
+      var text = n ? ' (' + n + ' active)' : '';
+      if (out && out.textContent !== text) out.textContent = text;
+    });
+  }
+
+  function filtersChanged(e) {
+    var form = e.target.form || (e.target.closest && e.target.closest('form'));
+    if (form && $('details[data-filters]', form)) countFilters(form);
+  }
+  document.addEventListener('input', filtersChanged);
+  document.addEventListener('change', filtersChanged);
+
+  // Wide screens show the filters open: CSS does where ::details-content can
+  // be styled; elsewhere they are opened here.
+  var WIDE = '(min-width: 641px)';
+  function openFiltersWhenWide(root) {
+    if (window.CSS && CSS.supports && CSS.supports('selector(::details-content)')) return;
+    if (!window.matchMedia || !window.matchMedia(WIDE).matches) return;
+    root.querySelectorAll('details[data-filters]').forEach(function (d) { d.open = true; });
+  }
+
+  // ---- [data-select-scope] -----------------------------------------------------
+  // The row boxes (tbody input[name="ids"]) lead: the header box
+  // ([data-select-page]) is ticked, mixed or clear with them, the page's
+  // banner ([data-select-banner="page"]) shows only while every row is
+  // ticked, and [data-select-count] says how many are (a polite live
+  // region). Unticking a row drops "every end user matching" for the rows
+  // ticked: the hidden field all=1, the banner ([data-select-all]) and the
+  // confirmations that named that count ([data-select-all-confirm]) go.
+  function syncSelection(scope, changed) {
+    var items = scope.querySelectorAll('tbody input[type="checkbox"][name="ids"]');
+    var n = 0;
+    items.forEach(function (i) { if (i.checked) n++; });
+    var every = items.length > 0 && n === items.length;
+    if (changed && !changed.checked) {
+      scope.querySelectorAll('input[type="hidden"][name="all"], [data-select-all]').forEach(function (el) { el.remove(); });
+      scope.querySelectorAll('[data-select-all-confirm]').forEach(function (el) { el.removeAttribute('hx-confirm'); });
+      scope.classList.remove('eu-all-selected');
+    }
+    var allMode = !!$('input[type="hidden"][name="all"]', scope);
+    var head = $('[data-select-page]', scope);
+    if (head) {
+      head.checked = allMode || every;
+      head.indeterminate = !allMode && n > 0 && !every;
+    }
+    var banner = $('[data-select-banner="page"]', scope);
+    if (banner) banner.hidden = !every;
+    var count = $('[data-select-count]', scope);
+    if (count && !allMode) {
+      var text = n ? n + ' selected' : 'None selected';
+      if (count.textContent.trim() !== text) count.textContent = text;
+    }
+  }
+
+  document.addEventListener('change', function (e) {
+    var el = e.target;
+    if (!el.matches || !el.matches('tbody input[type="checkbox"][name="ids"]')) return;
+    var scope = el.closest('[data-select-scope]');
+    if (scope) syncSelection(scope, el);
+  });
+
+  function syncSelections(root) {
+    if (root.matches && root.matches('[data-select-scope]')) syncSelection(root);
+    root.querySelectorAll('[data-select-scope]').forEach(function (s) { syncSelection(s); });
+  }
+
+  enhanceGrid(document);
+  syncSearchForms();
+  document.addEventListener('htmx:load', function (e) { if (e.target && e.target.querySelectorAll) enhanceGrid(e.target); });
+  document.addEventListener('htmx:historyRestore', function () { syncSearchForms(); syncSelections(document); });
+  window.addEventListener('pageshow', function () { syncSearchForms(); syncSelections(document); });
+
+  function enhanceGrid(root) {
+    countFilters(root);
+    openFiltersWhenWide(root);
+    syncSelections(root);
+  }
 })();
