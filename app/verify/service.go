@@ -106,12 +106,15 @@ type target struct {
 	CustomerName   string
 	TenantName     string
 	TenantSwitch   bool
+	Location       *time.Location // the tenant's time zone (for messages)
 	Settings       Settings
 	Devices        device.Counts
 	DeviceLabel    string // the only active device's label
 	OptedOut       bool
 	BlockedUntil   *time.Time
+	BlockReason    string // verify_blocks.reason: "sends_per_hour" or "failures"
 	SendsLastHour  int
+	SendAgainAt    *time.Time // when SendsLastHour drops below SendsPerHour (at the limit only)
 	PendingPushes  int
 	SelfServeState string // "" when active, else why not
 }
@@ -130,16 +133,21 @@ func (s *Service) loadTarget(ctx context.Context, idb bun.IDB, tenantID, endUser
 		archived *time.Time
 		ttl      sql.NullInt64
 		matching sql.NullBool
+		zone     string
 	)
-	err = idb.NewRaw(`SELECT c.name, c.archived_at, t.name, t.self_serve_enabled, vs.code_ttl_seconds, vs.number_matching
+	err = idb.NewRaw(`SELECT c.name, c.archived_at, t.name, t.self_serve_enabled, t.time_zone, vs.code_ttl_seconds, vs.number_matching
 		FROM customers AS c JOIN tenants AS t ON t.id = c.tenant_id LEFT JOIN verify_settings AS vs ON vs.tenant_id = t.id
 		WHERE c.tenant_id = ? AND c.id = ?`, tenantID, u.CustomerID).
-		Scan(ctx, &t.CustomerName, &archived, &t.TenantName, &t.TenantSwitch, &ttl, &matching)
+		Scan(ctx, &t.CustomerName, &archived, &t.TenantName, &t.TenantSwitch, &zone, &ttl, &matching)
 	if errors.Is(err, sql.ErrNoRows) || archived != nil {
 		return nil, apperr.New(apperr.NotFound, "That end user does not exist.")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("verify: customer and tenant: %w", err)
+	}
+	t.Location = time.UTC
+	if loc, err := time.LoadLocation(zone); err == nil && zone != "" {
+		t.Location = loc
 	}
 	t.Settings = DefaultSettings
 	if ttl.Valid {
@@ -159,12 +167,12 @@ func (s *Service) loadTarget(ctx context.Context, idb bun.IDB, tenantID, endUser
 		(SELECT COUNT(*) FROM devices AS d JOIN push_subscriptions AS ps ON ps.id = d.subscription_id AND ps.tenant_id = d.tenant_id
 			WHERE `+active+` AND ps.revoked_at IS NULL),
 		(SELECT MIN(d.label) FROM devices AS d WHERE `+active+`),
-		(SELECT COUNT(*) FROM verifications WHERE tenant_id = ? AND end_user_id = ? AND created_at > ?),
+		(SELECT COUNT(*) FROM verifications WHERE tenant_id = ? AND end_user_id = ? AND created_at > ? AND `+sentSQL+`),
 		(SELECT COUNT(*) FROM verifications WHERE tenant_id = ? AND end_user_id = ? AND created_at > ? AND method IN (?) AND responded_at IS NULL),
 		(SELECT COUNT(*) FROM verify_blocks WHERE tenant_id = ? AND end_user_id = ? AND blocked_until > ?),
 		(SELECT COUNT(*) FROM sms_opt_outs WHERE tenant_id = ? AND phone = ?)`,
 		tenantID, endUserID, tenantID, endUserID, tenantID, endUserID,
-		tenantID, endUserID, now.Add(-time.Hour),
+		tenantID, endUserID, now.Add(-time.Hour), StateFailed, FallbackNoSubscription,
 		tenantID, endUserID, now.Add(-PendingPushWindow), bun.In([]Method{MethodPush, MethodPushCode}),
 		tenantID, endUserID, now,
 		tenantID, u.Mobile).
@@ -178,11 +186,20 @@ func (s *Service) loadTarget(ctx context.Context, idb bun.IDB, tenantID, endUser
 	t.OptedOut = u.Mobile != "" && optOut > 0
 	if blocked > 0 { // rare: read when
 		var until time.Time
-		if err := idb.NewSelect().Table("verify_blocks").Column("blocked_until").
-			Where("tenant_id = ? AND end_user_id = ?", tenantID, endUserID).Scan(ctx, &until); err != nil {
+		if err := idb.NewSelect().Table("verify_blocks").Column("blocked_until", "reason").
+			Where("tenant_id = ? AND end_user_id = ?", tenantID, endUserID).Scan(ctx, &until, &t.BlockReason); err != nil {
 			return nil, fmt.Errorf("verify: block: %w", err)
 		}
 		t.BlockedUntil = &until
+	} else if t.SendsLastHour >= SendsPerHour { // at the limit: when a send leaves the hour
+		var at time.Time
+		if err := idb.NewSelect().Table("verifications").Column("created_at").
+			Where("tenant_id = ? AND end_user_id = ? AND created_at > ? AND "+sentSQL, tenantID, endUserID, now.Add(-time.Hour), StateFailed, FallbackNoSubscription).
+			OrderExpr("created_at").Offset(int64(t.SendsLastHour-SendsPerHour)).Limit(1).Scan(ctx, &at); err != nil {
+			return nil, fmt.Errorf("verify: oldest send: %w", err)
+		}
+		again := at.Add(time.Hour)
+		t.SendAgainAt = &again
 	}
 	switch {
 	case !t.TenantSwitch:
@@ -194,6 +211,17 @@ func (s *Service) loadTarget(ctx context.Context, idb bun.IDB, tenantID, endUser
 	}
 	return t, nil
 }
+
+// sentSQL is the condition on verifications that counts a send against
+// SendsPerHour: everything that sent a code or a push, also when it was
+// cancelled or superseded right after (the message went out: the limit is
+// against SMS pumping and harassment), but not a push that sent nothing
+// (no device accepts pushes and there was no mobile for a code). Its
+// arguments: StateFailed, FallbackNoSubscription.
+const sentSQL = "NOT (state = ? AND fallback = ?)"
+
+// when formats t in the tenant's time zone for a message.
+func (t *target) when(at time.Time) string { return at.In(t.Location).Format("Jan 2 15:04 MST") }
 
 // Option is one method as the panel offers it.
 type Option struct {
@@ -210,8 +238,9 @@ type Availability struct {
 	CustomerName   string
 	Options        []Option // SMS code, Email code, Push, Push + code
 	Default        Method   // "" when none is available
-	Blocked        string   // sending is blocked: why and until when (UTC)
+	Blocked        string   // sending is not possible now: why, and when it is again (the tenant's time zone)
 	BlockedUntil   *time.Time
+	SendAgainAt    *time.Time // at SendsPerHour sends in the last hour: when the oldest leaves the hour
 	NumberMatching bool
 	CodeTTL        time.Duration
 	PushTimeout    time.Duration
@@ -241,7 +270,7 @@ func devicesText(n int, label string) string {
 func (s *Service) availability(t *target) *Availability {
 	u := t.EndUser
 	a := &Availability{EndUser: u, CustomerName: t.CustomerName, NumberMatching: t.Settings.NumberMatching,
-		CodeTTL: t.Settings.CodeTTL, PushTimeout: s.d.PushTimeout, BlockedUntil: t.BlockedUntil}
+		CodeTTL: t.Settings.CodeTTL, PushTimeout: s.d.PushTimeout, BlockedUntil: t.BlockedUntil, SendAgainAt: t.SendAgainAt}
 	smsOpt := Option{Method: MethodSMS, Available: true, Destination: enduser.MaskMobile(u.Mobile)}
 	switch {
 	case u.Mobile == "":
@@ -274,10 +303,14 @@ func (s *Service) availability(t *target) *Availability {
 	pushCode := pushOpt
 	pushCode.Method = MethodPushCode
 	a.Options = []Option{smsOpt, emailOpt, pushOpt, pushCode}
-	if t.BlockedUntil != nil {
-		a.Blocked = "Too many codes and pushes were sent to this end user: sending is blocked for 24 hours."
-	} else if t.SendsLastHour >= SendsPerHour {
-		a.Blocked = fmt.Sprintf("%d codes or pushes were sent to this end user in the last hour: another one blocks sending for 24 hours.", t.SendsLastHour)
+	switch {
+	case t.BlockedUntil != nil && t.BlockReason == "failures":
+		a.Blocked = fmt.Sprintf("Too many failed verifications (wrong codes, denials) for this end user: sending is blocked until %s.", t.when(*t.BlockedUntil))
+	case t.BlockedUntil != nil:
+		a.Blocked = fmt.Sprintf("Too many codes and pushes were sent to this end user: sending is blocked until %s.", t.when(*t.BlockedUntil))
+	case t.SendAgainAt != nil:
+		a.Blocked = fmt.Sprintf("%d codes or pushes were sent to this end user in the last hour, the most allowed. Sending is possible again at %s.",
+			t.SendsLastHour, t.when(*t.SendAgainAt))
 	}
 	for _, m := range []Method{MethodPush, MethodSMS, MethodEmail} {
 		if a.Option(m).Available {
@@ -401,8 +434,7 @@ func (s *Service) Start(ctx context.Context, a audit.Actor, endUserID string, me
 		}
 		av := s.availability(t)
 		if t.BlockedUntil != nil {
-			limitErr = apperr.New(apperr.RateLimited, "Too many codes and pushes were sent to this end user: sending is blocked until %s UTC.",
-				t.BlockedUntil.UTC().Format("Jan 2 15:04"))
+			limitErr = apperr.New(apperr.RateLimited, "%s", av.Blocked)
 			return nil
 		}
 		if t.SendsLastHour >= SendsPerHour {
@@ -741,6 +773,24 @@ func (s *Service) History(ctx context.Context, tenantID, endUserID string, limit
 		return nil, fmt.Errorf("verify: history: %w", err)
 	}
 	return vs, nil
+}
+
+// Open returns the end user's newest open verification in the tenant that
+// has not expired yet (a code still valid, a push still waiting, push +
+// code approved on the phone), or nil: what the panel shows when the end
+// user's page is opened again.
+func (s *Service) Open(ctx context.Context, tenantID, endUserID string) (*Verification, error) {
+	var vs []Verification
+	if err := s.d.DB.Bun.NewSelect().Model(&vs).
+		Where("tenant_id = ? AND end_user_id = ? AND state IN (?) AND expires_at > ?", tenantID, endUserID,
+			bun.In([]State{StatePending, StateApproved}), s.now()).
+		OrderExpr("created_at DESC, id DESC").Limit(1).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("verify: open: %w", err)
+	}
+	if len(vs) == 0 {
+		return nil, nil
+	}
+	return &vs[0], nil
 }
 
 // change writes v's changed columns with the next version, if nobody changed
