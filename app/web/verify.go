@@ -82,6 +82,9 @@ func (h *verifyHandler) panelProps(c echo.Context, av *verify.Availability, name
 	}
 	p.DeadlineMS, p.NowMS = v.ExpiresAt.UnixMilli(), now.UnixMilli()
 	p.Seconds = max(0, int(v.ExpiresAt.Sub(now).Round(time.Second)/time.Second))
+	// The bar's full length is the push's lifetime, not what is left, so a
+	// panel drawn again mid-push starts part empty.
+	p.TotalSeconds = max(1, int(v.ExpiresAt.Sub(v.CreatedAt).Round(time.Second)/time.Second))
 	p.MatchNumber = v.MatchNumber
 	switch {
 	case st == verify.StatePending && v.Method.IsPush():
@@ -152,12 +155,13 @@ func (h *verifyHandler) historyProps(c echo.Context, endUserID string) (verifyv.
 		return verifyv.HistoryProps{}, err
 	}
 	now := h.s.Now()
-	p := verifyv.HistoryProps{URL: h.baseOf(c, endUserID) + "/history"}
+	base := h.baseOf(c, endUserID)
+	p := verifyv.HistoryProps{URL: base + "/history", Target: verifyTarget}
 	for i := range vs {
 		v := &vs[i]
 		st := v.StateAt(now)
 		r := verifyv.HistoryRow{ID: v.ID, When: h.when(c, v.CreatedAt), Technician: v.RequestedBy, Method: v.Method.Label(),
-			Destination: v.Destination, Outcome: st.Label(), OutcomeKey: string(st), Receipt: v.Receipt}
+			Destination: v.Destination, Outcome: st.Label(), OutcomeKey: string(st), Receipt: v.Receipt, URL: base + "/" + v.ID}
 		if v.Fallback != "" {
 			r.Note = "push fell back to SMS"
 		}
@@ -183,14 +187,50 @@ func (h *verifyHandler) when(c echo.Context, t time.Time) string {
 	return t.In(loc).Format("Jan 2 15:04:05")
 }
 
+// currentPanel is the panel as the end user's page opens it: the signed-in
+// login's own open verification of the end user (a code the caller may
+// still read back, a push still waiting) with its live countdown and
+// updates, so that a reload or a trip to another page loses nothing;
+// otherwise the method choice, which names an open verification another
+// login started (with a link to it: sending a new one cancels it).
+//
+// Only the login that started a verification gets it back in place of the
+// choice: the seeds' technician who sends is the one on the call who asks
+// for the code and decides, and a second technician opening the end user's
+// page is most likely on another call. Anyone in the tenant may still open
+// it from the notice or the history (as the audit trail shows, each
+// decision is recorded under the login that made it).
+func (h *verifyHandler) currentPanel(c echo.Context, endUserID string) (verifyv.PanelProps, error) {
+	ctx := c.Request().Context()
+	a := actor(c)
+	av, err := h.s.Verify.Availability(ctx, a, endUserID)
+	if err != nil {
+		return verifyv.PanelProps{}, err
+	}
+	open, err := h.s.Verify.Open(ctx, a.TenantID, endUserID)
+	if err != nil {
+		return verifyv.PanelProps{}, err
+	}
+	if open != nil && open.RequestedByID == a.LoginID {
+		return h.panelProps(c, nil, av.EndUser.Name(), endUserID, open)
+	}
+	p, err := h.panelProps(c, av, av.EndUser.Name(), endUserID, nil)
+	if err != nil || open == nil {
+		return p, err
+	}
+	who := open.RequestedBy
+	if open.SelfServe() {
+		who = av.EndUser.Name() + " (on the self-serve pages)"
+	}
+	p.Other = &verifyv.OtherOpen{ID: open.ID, Text: fmt.Sprintf("%s started a verification (%s, %s, receipt %s) that is still open. Sending a new one cancels it.",
+		who, open.Method.Label(), h.when(c, open.CreatedAt), open.Receipt)}
+	return p, nil
+}
+
 // slot is the verification card of the end user's page (directory.go
 // renders it in the page's slot).
 func (h *verifyHandler) slot(c echo.Context, endUserID string) (templ.Component, error) {
-	av, err := h.s.Verify.Availability(c.Request().Context(), actor(c), endUserID)
-	if err != nil {
-		return nil, err
-	}
-	panel, err := h.panelProps(c, av, av.EndUser.Name(), endUserID, nil)
+	panel, err := h.currentPanel(c, endUserID)
 	if err != nil {
 		return nil, err
 	}
@@ -219,14 +259,11 @@ func (h *verifyHandler) answerPanel(c echo.Context, status int, p verifyv.PanelP
 		Slot: verifyv.SlotProps{Panel: p, History: hist}}))
 }
 
-// showPanel is the method choice.
+// showPanel is the panel as the page opens it (currentPanel): the login's
+// open verification, or the method choice.
 func (h *verifyHandler) showPanel(c echo.Context) error {
 	id := c.Param("id")
-	av, err := h.s.Verify.Availability(c.Request().Context(), actor(c), id)
-	if err != nil {
-		return err
-	}
-	p, err := h.panelProps(c, av, av.EndUser.Name(), id, nil)
+	p, err := h.currentPanel(c, id)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,14 @@
  *   [data-verify-done]               a panel that reached an outcome: fires
  *                                    `verify-changed` on <body> (the history
  *                                    reloads itself); so does every live update.
+ *   .verify-panel[data-announce]     a panel swapped in (a click, a live update)
+ *                                    is announced once through a polite live
+ *                                    region of this script's own (the panel is
+ *                                    not one: its countdown would be read every
+ *                                    second), with sparse time warnings; when
+ *                                    focus was lost with the old panel, it moves
+ *                                    to the new stage's [data-verify-focus] (or
+ *                                    its chosen method).
  *
  * The live update itself is htmx's SSE extension (sse-connect on the panel).
  */
@@ -25,6 +33,30 @@
 
   var TICK_MS = 250;
   var GRACE_MS = 300; // let the server's deadline pass before asking
+  var WARN_SECONDS = [30, 10]; // a push's countdown: announced once each
+  var WARN_MINUTES = [60]; // a code's countdown (m:ss)
+
+  // announce reads text out once (a live region outside the panels).
+  var announcer = null;
+  function announce(text) {
+    if (!text) return;
+    if (!announcer || !document.body.contains(announcer)) {
+      announcer = document.createElement('div');
+      announcer.className = 'sr-only';
+      announcer.setAttribute('role', 'status');
+      announcer.setAttribute('aria-live', 'polite');
+      announcer.setAttribute('data-testid', 'verify-announcer');
+      document.body.appendChild(announcer);
+    }
+    // Clear, then set on the next frame, so that the same text twice is read twice.
+    announcer.textContent = '';
+    setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  function secondsText(left) {
+    if (left >= 60 && left % 60 === 0) return (left / 60) + (left === 60 ? ' minute' : ' minutes') + ' left.';
+    return left + ' seconds left.';
+  }
 
   function fmt(left, minutes) {
     if (!minutes) return String(left);
@@ -44,6 +76,8 @@
     var bar = el.querySelector('[data-countdown-bar]');
     var startedLate = deadline - (Date.now() + skew) <= 0;
     var fired = false;
+    var warnAt = (minutes ? WARN_MINUTES : WARN_SECONDS).slice();
+    var lastLeft = null;
 
     function tick() {
       if (!document.body.contains(el)) {
@@ -55,6 +89,17 @@
       text.textContent = fmt(left, minutes);
       el.setAttribute('data-seconds-left', String(left));
       if (bar) bar.value = left;
+      // A warning when the countdown crosses a mark (not when it starts below one).
+      if (lastLeft !== null) {
+        for (var i = 0; i < warnAt.length; i++) {
+          if (lastLeft > warnAt[i] && left <= warnAt[i]) {
+            announce(secondsText(warnAt[i]));
+            warnAt.splice(i, 1);
+            break;
+          }
+        }
+      }
+      lastLeft = left;
       if (ms <= 0 && !fired) {
         fired = true;
         clearInterval(el._lkCountdown);
@@ -90,8 +135,26 @@
     }, 50);
   }
 
+  // A new panel (swapped in, not the page's first render): announce its
+  // stage, and give focus back when it went with the old panel.
+  function arrived(panel) {
+    announce(panel.getAttribute('data-announce'));
+    var active = document.activeElement;
+    if (active && active !== document.body && document.body.contains(active)) return;
+    var target = panel.querySelector('[data-verify-focus]') ||
+      panel.querySelector('input[name="method"]:checked:not(:disabled)') ||
+      panel.querySelector('[role="alert"]');
+    if (!target) {
+      target = panel;
+      if (!panel.hasAttribute('tabindex')) panel.setAttribute('tabindex', '-1');
+    }
+    if (target.tagName !== 'INPUT' && !target.hasAttribute('tabindex')) target.setAttribute('tabindex', '-1');
+    target.focus({ preventScroll: false });
+  }
+
   function scan(root) {
     if (!root || !root.querySelectorAll) return;
+    if (root !== document.body && root !== document && root.matches && root.matches('.verify-panel')) arrived(root);
     if (root.matches && root.matches('[data-countdown-deadline]')) start(root);
     root.querySelectorAll('[data-countdown-deadline]').forEach(start);
     var done = (root.matches && root.matches('[data-verify-done]')) ? root : root.querySelector('[data-verify-done]');

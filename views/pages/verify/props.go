@@ -44,6 +44,7 @@ type PanelProps struct {
 	Blocked        string
 	CanUnblock     bool
 	NumberMatching bool
+	Other          *OtherOpen // an open verification another login started
 
 	// A verification in progress or finished.
 	ID, Receipt        string
@@ -54,7 +55,8 @@ type PanelProps struct {
 	Code               string
 	MatchNumber        int
 	DeadlineMS, NowMS  int64 // countdown: the server's deadline and now (Unix ms)
-	Seconds            int   // the countdown's length
+	Seconds            int   // what is left of the countdown
+	TotalSeconds       int   // the verification's whole lifetime (the bar's length)
 	Version            int64
 	CodeError          string
 	TriesLeft          int
@@ -63,6 +65,41 @@ type PanelProps struct {
 	Started, Decided   string
 	RequestedBy        string
 	EndUserRespondedAt string
+}
+
+// OtherOpen is an open verification of the end user that another login
+// (or the end user on the self-serve pages) started.
+type OtherOpen struct {
+	ID   string
+	Text string
+}
+
+// Announcement is what screen readers are told when the panel changes to
+// this stage (verify.js puts it in a live region of its own: the panel is
+// not one, so its countdown is never read out every second).
+func (p PanelProps) Announcement() string {
+	switch p.Stage {
+	case StageCode:
+		return p.MethodLabel + " sent to " + p.Destination + ". Ask " + p.EndUserName + " to read the code back."
+	case StagePush:
+		if p.MatchNumber != 0 {
+			return "Push sent. Ask " + p.EndUserName + " to tap " + strconv.Itoa(p.MatchNumber) + " on their phone."
+		}
+		return "Push sent. Waiting for " + p.EndUserName + " to approve on their phone."
+	case StageCompare:
+		return "Approved on the phone. Compare the validation code."
+	case StageOutcome:
+		switch p.Outcome {
+		case "verified":
+			return "User Identity Successfully Verified."
+		case "expired":
+			return "Timed out. " + p.OutcomeText
+		case "cancelled":
+			return "Cancelled."
+		}
+		return "Unable to Verify Identity. " + p.OutcomeText
+	}
+	return ""
 }
 
 // URL is Base + path.
@@ -81,12 +118,14 @@ func (p PanelProps) sel() string { return "#" + p.Target }
 // HistoryRow is one past verification.
 type HistoryRow struct {
 	ID, When, Technician, Method, Destination, Outcome, OutcomeKey, Decided, Receipt, Note string
+	URL                                                                                    string // its panel
 }
 
 // HistoryProps is an end user's verification history.
 type HistoryProps struct {
-	URL  string // where it reloads from
-	Rows []HistoryRow
+	URL    string // where it reloads from
+	Target string // the id of the panel a row opens in
+	Rows   []HistoryRow
 }
 
 // SlotProps is the verification card of the end user's page.
