@@ -245,9 +245,25 @@ func requireRole(roles ...login.Role) echo.MiddlewareFunc {
 					return next(c)
 				}
 			}
-			return apperr.New(apperr.Forbidden, "Your role (%s) does not allow this. Ask a Primary or Super login.", l.Role.Label())
+			return apperr.New(apperr.Forbidden, "Your role (%s) does not allow this. Ask a %s login.", l.Role.Label(), roleLabels(roles, "or"))
 		}
 	}
+}
+
+// roleLabels names roles for a sentence: "Primary, Super or Technician".
+func roleLabels(roles []login.Role, conj string) string {
+	out := ""
+	for i, r := range roles {
+		switch {
+		case i == 0:
+		case i == len(roles)-1:
+			out += " " + conj + " "
+		default:
+			out += ", "
+		}
+		out += r.Label()
+	}
+	return out
 }
 
 // setupGate sends every page to the setup wizard until a tenant exists, and

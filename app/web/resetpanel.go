@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/app/enduser"
+	"github.com/latchkey/latchkey/app/login"
 	"github.com/latchkey/latchkey/app/password"
 	"github.com/latchkey/latchkey/app/selfserve"
 	dirv "github.com/latchkey/latchkey/views/pages/directory"
@@ -24,6 +26,17 @@ import (
 // one component so that a PSA pod can embed it.
 type resetPanelHandler struct{ s *Server }
 
+// resetRoles may reset and unlock end users' passwords (the panel's routes
+// and the directory's reset and unlock routes); other roles see a note
+// instead of the panel.
+var resetRoles = []login.Role{login.RolePrimary, login.RoleSuper, login.RoleTechnician}
+
+// mayReset reports whether the request's login may use the reset panel.
+func mayReset(c echo.Context) bool {
+	l := currentLogin(c)
+	return l != nil && slices.Contains(resetRoles, l.Role)
+}
+
 // separatorLabels name the passphrase separators in the select.
 var separatorLabels = map[string]string{" ": "space", "-": "- hyphen", ".": ". dot", "_": "_ underscore", "~": "~ tilde",
 	"+": "+ plus", "=": "= equals", "#": "# hash", "!": "! exclamation", "*": "* star"}
@@ -35,8 +48,14 @@ func (s *Server) resetPanel(c echo.Context, p dirv.EndUserProps) (templ.Componen
 		return nil, nil
 	}
 	base := "/end-users/" + p.ID
-	props := rpv.Props{CSRF: p.CSRF, EndUserID: p.ID, Base: base, Ready: p.Ready, NotReady: p.NotReadyReason, Locked: p.Locked,
+	props := rpv.Props{CSRF: p.CSRF, EndUserID: p.ID, EndUserName: p.Name, Base: base, Ready: p.Ready, NotReady: p.NotReadyReason, Locked: p.Locked,
 		Field: rpv.FieldProps{EndUserID: p.ID, Base: base, Check: rpv.CheckProps{Empty: true}}}
+	if !mayReset(c) {
+		props.Ready = false
+		props.NotReady = fmt.Sprintf("Password resets and unlocks are done by %s logins; your role (%s) cannot change this account's password.",
+			roleLabels(resetRoles, "and"), currentLogin(c).Role.Label())
+		return rpv.Panel(props), nil
+	}
 	if p.Ready {
 		r, err := s.SelfServe.Rules(c.Request().Context(), actor(c).TenantID, p.ID)
 		if err != nil {
@@ -46,6 +65,7 @@ func (s *Server) resetPanel(c echo.Context, p dirv.EndUserProps) (templ.Componen
 		props.MinLength = max(password.MinComplexLength, min(r.Policy.MinLength, password.MaxLength))
 		props.MaxLength = max(password.MaxComplexLength, props.MinLength)
 		props.Length = password.ComplexLength(password.ComplexOptions{Requirements: r.Requirements()})
+		props.Complexity = r.Requirements().Complexity
 		for _, sep := range password.Separators {
 			props.Separators = append(props.Separators, rpv.Separator{Value: sep, Label: separatorLabels[sep]})
 		}
@@ -125,6 +145,12 @@ func (h *resetPanelHandler) generate(c echo.Context) error {
 			return err
 		}
 		what = fmt.Sprintf("complex password, %d characters, about %d bits", len(pw), int(math.Round(password.ComplexBits(o))))
+		if !o.Numbers && !o.Symbols && o.Complexity {
+			what += ", with digits: the directory's complexity rule needs three kinds of character"
+		}
+		if n != 0 && len(pw) != n {
+			what += fmt.Sprintf(" (%d asked for: %d to %d here)", n, max(password.MinComplexLength, req.MinLength), password.MaxComplexLength)
+		}
 	} else {
 		n, _ := strconv.Atoi(c.FormValue("words"))
 		o := password.PassphraseOptions{List: password.WordList(c.FormValue("list")), Words: n, Separator: c.FormValue("separator"),

@@ -110,7 +110,7 @@ func (s *Server) routes() {
 	// The technician's reset panel (resetpanel.go): live check and generator,
 	// for the roles that may reset (the reset and unlock are directory routes).
 	rp := &resetPanelHandler{s}
-	resetter := requireRole(login.RolePrimary, login.RoleSuper, login.RoleTechnician)
+	resetter := requireRole(resetRoles...)
 	app.POST("/end-users/:id/password/check", rp.checkPassword, resetter)
 	app.POST("/end-users/:id/password/generate", rp.generate, resetter)
 	// END self-serve routes

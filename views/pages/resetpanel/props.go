@@ -12,8 +12,9 @@ import "strconv"
 
 // Props is the panel.
 type Props struct {
-	CSRF      string
-	EndUserID string
+	CSRF        string
+	EndUserID   string
+	EndUserName string // named in the confirmation
 	// Base is where the panel's routes are: "/end-users/<id>" on the end
 	// user's page (a PSA pod may mount the same handlers elsewhere).
 	Base string
@@ -31,8 +32,12 @@ type Props struct {
 	// directory's minimum when higher); Length its starting value.
 	MinLength, Length int
 	MaxLength         int
-	Separators        []Separator
-	Field             FieldProps
+	// Complexity: the directory's complexity rule is on, so a complex
+	// password without numbers and symbols gets digits anyway (letters are
+	// only two of the three kinds it needs).
+	Complexity bool
+	Separators []Separator
+	Field      FieldProps
 }
 
 // Separator is an option of the passphrase separator select.
