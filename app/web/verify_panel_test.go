@@ -75,6 +75,7 @@ func TestVerifyPanelIsNotALiveRegion(t *testing.T) {
 	t.Parallel()
 	vfEach(t, func(t *testing.T, s *vfSite) {
 		s.enrol(t, s.user, true)
+		s.env.Clock.Set(time.Now()) // the countdown's figures are exact
 		res, id := s.start(t, "push")
 		require.NotContains(t, res.Body, `aria-live`)
 		bodyHas(t, res.Body, `data-announce="Push sent. Waiting for Dana Scully to approve on their phone."`)
