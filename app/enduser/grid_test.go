@@ -447,7 +447,7 @@ func TestGridCountsStayExact(t *testing.T) {
 
 		n, err := f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{All: true, Filter: enduser.Filter{Status: "registered"}}, true, f.now)
 		require.NoError(t, err)
-		require.Positive(t, n)
+		require.Positive(t, n.Changed)
 		f.gridCheckCounts(t, "after a bulk enable")
 		_, err = f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{All: true}, false, f.now)
 		require.NoError(t, err)
@@ -584,7 +584,7 @@ func TestGridSearch(t *testing.T) {
 			rows, _, err := enduser.Grid(ctx, d.Bun, f.tenant.ID, enduser.Filter{Query: term, SelfServe: "on"}, f.now)
 			require.NoError(t, err)
 			require.Len(t, rows, len(search(term)), "term %q: every match is on", term)
-			require.LessOrEqual(t, n, len(rows))
+			require.LessOrEqual(t, n.Changed, len(rows))
 		}
 
 		// The index follows renames, new values and deletes.

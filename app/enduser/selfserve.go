@@ -98,12 +98,13 @@ func (s *GridService) SetSelfServe(ctx context.Context, a audit.Actor, id string
 // whose switch differs are changed and counted; end users of archived
 // customers and of other tenants are never touched, whatever ids are
 // posted. Enabling in bulk leaves privileged accounts (domain admins and the
-// like) off: they are enabled one by one. The action is one audit event,
-// enduser.bulk_self_serve, with the count and the filter.
+// like) off: they are enabled one by one (see PrivilegedLeftOff). The action
+// is one audit event, enduser.bulk_self_serve, with the count and the filter.
+// The result says what happened, so that the message can be truthful.
 // Errors: Invalid (nothing selected), Conflict (the tenant-wide switch is off).
-func (s *GridService) BulkSetSelfServe(ctx context.Context, a audit.Actor, sel Selection, on bool, now time.Time) (changed int, err error) {
+func (s *GridService) BulkSetSelfServe(ctx context.Context, a audit.Actor, sel Selection, on bool, now time.Time) (res BulkResult, err error) {
 	if sel.Empty() {
-		return 0, apperr.New(apperr.Invalid, "Select at least one end user first.")
+		return BulkResult{}, apperr.New(apperr.Invalid, "Select at least one end user first.")
 	}
 	now = now.UTC()
 	err = s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
@@ -135,15 +136,32 @@ func (s *GridService) BulkSetSelfServe(ctx context.Context, a audit.Actor, sel S
 		if on {
 			u = u.Where("eu.privileged = ?", false)
 		}
-		res, err := u.Exec(ctx)
+		sr, err := u.Exec(ctx)
 		if err != nil {
 			return gridErr("bulk self-serve", err)
 		}
-		n, err := res.RowsAffected()
+		n, err := sr.RowsAffected()
 		if err != nil {
 			return gridErr("bulk self-serve", err)
 		}
-		changed = int(n)
+		changed := int(n)
+		res.Changed, res.PrivilegedLeftOff = changed, pre.Skipped
+		if changed == 0 && pre.Skipped == 0 {
+			// Nothing changed: were the selected end users already so, or
+			// are none of them in the lists (another tenant's ids, an
+			// archived customer's, deleted)? Only this case needs the count.
+			cq := tx.NewSelect().TableExpr("end_users AS eu").Join(visibleCustomerJoin)
+			if sel.All {
+				cq = sel.Filter.Where(cq, a.TenantID, now)
+			} else {
+				cq = cq.Where("eu.tenant_id = ?", a.TenantID).Where("eu.id IN (?)", bun.In(sel.IDs))
+			}
+			already, err := cq.Count(ctx)
+			if err != nil {
+				return gridErr("bulk self-serve", err)
+			}
+			res.Already = int(already)
+		}
 		detail := fmt.Sprintf("self-serve %s for %d end %s", gridOnOff(on), changed, gridPlural(changed, "user", "users"))
 		target := sel.Filter.Describe()
 		if !sel.All {
@@ -159,9 +177,24 @@ func (s *GridService) BulkSetSelfServe(ctx context.Context, a audit.Actor, sel S
 		})
 	})
 	if err != nil {
-		return 0, err
+		return BulkResult{}, err
 	}
-	return changed, nil
+	return res, nil
+}
+
+// BulkResult is what a bulk self-serve change did.
+type BulkResult struct {
+	// Changed is the number of end users whose switch changed.
+	Changed int
+	// PrivilegedLeftOff is the number of selected privileged end users
+	// that enabling in bulk left off (always 0 when disabling).
+	PrivilegedLeftOff int
+	// Already is the number of selected end users whose switch already had
+	// the value. It is counted only when nothing changed and no privileged
+	// account was left off (otherwise 0): then Already 0 means that none of
+	// the selected end users is in the lists (another tenant's, an archived
+	// customer's, or deleted, or no end user matches the filter).
+	Already int
 }
 
 // gridSelectionWhere adds a selection's conditions (tenant included) to an

@@ -75,18 +75,22 @@ func TestGridBulkSetSelfServeByIDs(t *testing.T) {
 		ctx := context.Background()
 		before := gridSwitches(t, d)
 		var ids []string
-		want := 0
+		want, privOff := 0, 0
 		for _, u := range f.users[:10] {
 			ids = append(ids, u.ID)
 			if !u.SelfServeEnabled && !u.Privileged {
 				want++
 			}
+			if !u.SelfServeEnabled && u.Privileged {
+				privOff++
+			}
 		}
+		require.Positive(t, privOff, "the fixture selects privileged accounts that are off")
 		// Posted ids of another tenant and of an archived customer are ignored.
 		ids = append(ids, f.outsider[0].ID, f.outsider[1].ID, f.hidden[0].ID)
-		changed, err := f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{IDs: ids}, true, f.now)
+		res, err := f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{IDs: ids}, true, f.now)
 		require.NoError(t, err)
-		require.Equal(t, want, changed)
+		require.Equal(t, enduser.BulkResult{Changed: want, PrivilegedLeftOff: privOff}, res)
 		after := gridSwitches(t, d)
 		for _, u := range f.users {
 			switch {
@@ -107,10 +111,27 @@ func TestGridBulkSetSelfServeByIDs(t *testing.T) {
 		require.Equal(t, "13 selected end users", evs[0].Target)
 		require.Empty(t, gridEvents(t, d, f.other.ID, "enduser.bulk_self_serve"))
 
-		// Again: nothing differs, nothing changes.
-		changed, err = f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{IDs: ids}, true, f.now)
+		// Again: nothing differs, nothing changes; the privileged accounts
+		// are still left off (and counted as such, not as already on).
+		res, err = f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{IDs: ids}, true, f.now)
 		require.NoError(t, err)
-		require.Zero(t, changed)
+		require.Equal(t, enduser.BulkResult{PrivilegedLeftOff: privOff}, res)
+
+		// Disabling then enabling the same selection twice: the second
+		// time every selected end user already has the value.
+		res, err = f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{IDs: ids}, false, f.now)
+		require.NoError(t, err)
+		require.Equal(t, 10-privOff, res.Changed)
+		res, err = f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{IDs: ids}, false, f.now)
+		require.NoError(t, err)
+		require.Equal(t, enduser.BulkResult{Already: 10}, res, "another tenant's and an archived customer's ids are not counted")
+
+		// Only ids that are not in the lists: nothing changed, nothing already so.
+		for _, on := range []bool{true, false} {
+			res, err = f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{IDs: []string{f.outsider[0].ID, f.hidden[0].ID, "nope"}}, on, f.now)
+			require.NoError(t, err)
+			require.Equal(t, enduser.BulkResult{}, res)
+		}
 
 		_, err = f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{}, true, f.now)
 		require.Equal(t, apperr.Invalid, apperr.CodeOf(err))
@@ -137,9 +158,9 @@ func TestGridBulkSetSelfServeByFilter(t *testing.T) {
 				Where("id = ?", u.ID).Exec(ctx)
 			require.NoError(t, err)
 		}
-		changed, err := f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{All: true, Filter: flt}, false, f.now)
+		res, err := f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{All: true, Filter: flt}, false, f.now)
 		require.NoError(t, err)
-		require.Equal(t, want, changed)
+		require.Equal(t, enduser.BulkResult{Changed: want}, res)
 		after := gridSwitches(t, d)
 		for _, u := range f.users {
 			if gridMatch(u, flt, f.now) {
@@ -157,7 +178,7 @@ func TestGridBulkSetSelfServeByFilter(t *testing.T) {
 		require.Contains(t, evs[0].Detail, "matching: status=registered")
 
 		// Enabling by filter leaves privileged accounts off, and says so.
-		changed, err = f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{All: true, Filter: enduser.Filter{CustomerID: f.custA.ID}}, true, f.now)
+		res, err = f.svc.BulkSetSelfServe(ctx, f.actor, enduser.Selection{All: true, Filter: enduser.Filter{CustomerID: f.custA.ID}}, true, f.now)
 		require.NoError(t, err)
 		after = gridSwitches(t, d)
 		priv, on := 0, 0
@@ -174,7 +195,8 @@ func TestGridBulkSetSelfServeByFilter(t *testing.T) {
 			}
 		}
 		require.Positive(t, priv)
-		require.LessOrEqual(t, changed, on)
+		require.LessOrEqual(t, res.Changed, on)
+		require.Positive(t, res.PrivilegedLeftOff)
 		evs = gridEvents(t, d, f.tenant.ID, "enduser.bulk_self_serve")
 		require.Len(t, evs, 2)
 		require.Contains(t, evs[1].Detail, "privileged left off")

@@ -368,31 +368,63 @@ func (h *endUsersHandler) bulkSelfServe(c echo.Context) error {
 		c.Response().Header().Set("HX-Reswap", "none")
 		return c.NoContent(http.StatusOK)
 	}
-	changed, err := h.svc.BulkSetSelfServe(c.Request().Context(), actor(c), sel, on, h.s.Now())
+	res, err := h.svc.BulkSetSelfServe(c.Request().Context(), actor(c), sel, on, h.s.Now())
 	if err != nil {
 		return err
 	}
-	word, state := "disabled", "off"
-	if on {
-		word, state = "enabled", "on"
-	}
-	users := "end users"
-	if changed == 1 {
-		users = "end user"
-	}
-	msg := fmt.Sprintf("Self-serve %s for %s %s.", word, endusersv.Thousands(changed), users)
-	if changed == 0 {
-		msg = fmt.Sprintf("Nothing to change: self-serve was already %s for the selected end users.", state)
-	}
+	level, msg := bulkSelfServeMessage(res, on, sel.All)
 	if !isHTMX(c) {
-		return h.backToGrid(c, "ok", msg, back)
+		return h.backToGrid(c, level, msg, back)
 	}
 	// The answer is the count alone: the grid refreshes itself with a
 	// request of its own (the same view, nothing selected), so that this
 	// request is only the change.
-	gridToastAndRefresh(c, "ok", msg)
+	gridToastAndRefresh(c, level, msg)
 	c.Response().Header().Set("HX-Reswap", "none")
 	return c.NoContent(http.StatusOK)
+}
+
+// bulkSelfServeMessage says what a bulk self-serve change did, and only
+// that: privileged accounts that enabling left off are named as such (the
+// security bar: privileged accounts are not offered self-serve by default, so
+// bulk enabling never switches them on; each one's own switch can), and a
+// selection of which nothing is in the lists is not "already on".
+func bulkSelfServeMessage(r enduser.BulkResult, on, all bool) (level, msg string) {
+	word, state := "disabled", "off"
+	if on {
+		word, state = "enabled", "on"
+	}
+	endUsers := func(n int) string {
+		if n == 1 {
+			return "1 end user"
+		}
+		return endusersv.Thousands(n) + " end users"
+	}
+	var parts []string
+	level = "ok"
+	switch {
+	case r.Changed > 0:
+		parts = append(parts, fmt.Sprintf("Self-serve %s for %s.", word, endUsers(r.Changed)))
+	case r.PrivilegedLeftOff > 0:
+		level = "warn"
+		parts = append(parts, "Nothing changed.")
+	case r.Already > 0:
+		parts = append(parts, fmt.Sprintf("Nothing to change: self-serve was already %s for the selected end users.", state))
+	case all:
+		level = "warn"
+		parts = append(parts, "No end user matches this view, so nothing changed.")
+	default:
+		level = "warn"
+		parts = append(parts, "Nothing changed: none of the selected end users is in your lists any more (removed, or their customer archived). Reload the page to see the current list.")
+	}
+	if n := r.PrivilegedLeftOff; n > 0 {
+		if n == 1 {
+			parts = append(parts, "1 privileged account was left off: self-serve is not turned on in bulk for privileged accounts (domain admins and the like). If it really needs self-serve, use its own switch.")
+		} else {
+			parts = append(parts, fmt.Sprintf("%s privileged accounts were left off: self-serve is not turned on in bulk for privileged accounts (domain admins and the like). If one really needs self-serve, use its own switch.", endusersv.Thousands(n)))
+		}
+	}
+	return level, strings.Join(parts, " ")
 }
 
 func (h *endUsersHandler) exportCSV(c echo.Context) error {

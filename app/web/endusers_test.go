@@ -326,6 +326,63 @@ func TestEndUserBulkSelfServe(t *testing.T) {
 	})
 }
 
+// TestEndUserBulkSelfServeMessages checks that the bulk toast says what
+// happened: privileged accounts left off are named, and ids that are not in
+// the lists are not "already on".
+func TestEndUserBulkSelfServeMessages(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		other := env.Setup("Other MSP")
+		cust := gridCustomer(t, env, f.Tenant.ID, "Globex")
+		us := gridUsers(t, env, cust, 4, func(i int, u *enduser.EndUser) { u.Privileged = i < 2 })
+		foreign := gridUsers(t, env, gridCustomer(t, env, other.Tenant.ID, "Umbrella"), 1, nil)
+		c := env.Client()
+		c.SignIn(f.Primary.Email)
+		bulk := func(on string, ids ...string) (string, string) {
+			t.Helper()
+			res := c.PostForm("/end-users/bulk/self-serve", url.Values{"on": {on}, "ids": ids}, htmx("eu-results")...)
+			require.Equal(t, http.StatusOK, res.StatusCode)
+			return toastOf(t, res)
+		}
+		const left1 = "1 privileged account was left off: self-serve is not turned on in bulk for privileged accounts (domain admins and the like). If it really needs self-serve, use its own switch."
+
+		level, msg := bulk("1", us[0].ID)
+		require.Equal(t, "warn", level)
+		require.Equal(t, "Nothing changed. "+left1, msg, "not \"already on\"")
+		require.False(t, gridGetUser(t, env, us[0].ID).SelfServeEnabled)
+
+		level, msg = bulk("1", us[1].ID, us[2].ID)
+		require.Equal(t, "ok", level)
+		require.Equal(t, "Self-serve enabled for 1 end user. "+left1, msg)
+
+		_, msg = bulk("1", us[0].ID, us[1].ID, us[3].ID)
+		require.Equal(t, "Self-serve enabled for 1 end user. 2 privileged accounts were left off: self-serve is not turned on in bulk for privileged accounts (domain admins and the like). If one really needs self-serve, use its own switch.", msg)
+
+		level, msg = bulk("1", us[2].ID, us[3].ID)
+		require.Equal(t, "ok", level)
+		require.Equal(t, "Nothing to change: self-serve was already on for the selected end users.", msg)
+
+		// Another tenant's ids: nothing changes, and nothing is "already on".
+		for _, on := range []string{"1", "0"} {
+			level, msg = bulk(on, foreign[0].ID)
+			require.Equal(t, "warn", level)
+			require.Equal(t, "Nothing changed: none of the selected end users is in your lists any more (removed, or their customer archived). Reload the page to see the current list.", msg)
+		}
+		require.False(t, gridGetUser(t, env, foreign[0].ID).SelfServeEnabled)
+
+		// A filter that matches nobody.
+		res := c.PostForm("/end-users/bulk/self-serve", url.Values{"on": {"1"}, "all": {"1"}, "q": {"nobody-has-this"}}, htmx("eu-results")...)
+		_, msg = toastOf(t, res)
+		require.Equal(t, "No end user matches this view, so nothing changed.", msg)
+
+		// Without htmx the same message comes back on the grid, as a warning.
+		res = c.PostForm("/end-users/bulk/self-serve", url.Values{"on": {"1"}, "ids": {us[0].ID}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		bodyHas(t, c.Get(res.Header.Get("Location")).Body, "privileged account was left off")
+	})
+}
+
 func TestEndUserCSVExport(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, env *apptest.Env) {
