@@ -252,7 +252,12 @@ func TestUpdateArchiveDeleteAndAudit(t *testing.T) {
 		mustEndUsers(t, d, c, userSpec{}, userSpec{email: true})
 		err = b.svc.Delete(ctx, b.tech, c.ID)
 		require.Equal(t, apperr.Conflict, apperr.CodeOf(err))
-		require.Equal(t, "Remove or move its 2 end users first.", apperr.MessageOf(err))
+		require.Equal(t, "Contoso Ltd has 2 end users, so it cannot be deleted: only a customer without end users can be. Archive it instead: it and its end users leave the lists, and you can restore it later.", apperr.MessageOf(err))
+		require.NoError(t, b.svc.Archive(ctx, b.tech, c.ID))
+		err = b.svc.Delete(ctx, b.tech, c.ID)
+		require.Equal(t, apperr.Conflict, apperr.CodeOf(err))
+		require.Equal(t, "Contoso Ltd has 2 end users, so it cannot be deleted: only a customer without end users can be. It stays archived, out of the lists.", apperr.MessageOf(err),
+			"an archived customer is not told to archive")
 		_, err = d.Bun.NewDelete().Table("end_users").Where("customer_id = ?", c.ID).Exec(ctx)
 		require.NoError(t, err)
 		require.NoError(t, b.svc.Delete(ctx, b.tech, c.ID))
@@ -263,7 +268,7 @@ func TestUpdateArchiveDeleteAndAudit(t *testing.T) {
 		var actions []string
 		require.NoError(t, d.Bun.NewSelect().Table("audit_events").Column("action").Where("target_id = ?", c.ID).
 			OrderExpr("seq").Scan(ctx, &actions))
-		require.Equal(t, []string{"customer.create", "customer.update", "customer.archive", "customer.unarchive", "customer.delete"}, actions)
+		require.Equal(t, []string{"customer.create", "customer.update", "customer.archive", "customer.unarchive", "customer.archive", "customer.delete"}, actions)
 		ok, err := audit.Verify(ctx, d.Bun, b.tech.TenantID)
 		require.NoError(t, err)
 		require.True(t, ok.OK)

@@ -260,8 +260,8 @@ func (s *Service) Unarchive(ctx context.Context, a audit.Actor, id string) error
 }
 
 // Delete removes a customer that has no end users, for good; the audit trail
-// keeps its name.
-// Errors: Forbidden, NotFound, Conflict (it still has end users).
+// keeps its name. A customer with end users is archived instead.
+// Errors: Forbidden, NotFound, Conflict (it has end users).
 func (s *Service) Delete(ctx context.Context, a audit.Actor, id string) error {
 	if err := requireManager(a); err != nil {
 		return err
@@ -278,11 +278,11 @@ func (s *Service) Delete(ctx context.Context, a audit.Actor, id string) error {
 			return fmt.Errorf("customer: count end users: %w", err)
 		}
 		if n > 0 {
-			return hasEndUsers(int(n))
+			return hasEndUsers(c, int(n))
 		}
 		if _, err := tx.NewDelete().Model((*Customer)(nil)).Where("tenant_id = ? AND id = ?", a.TenantID, c.ID).Exec(ctx); err != nil {
 			if isForeignKeyViolation(err) {
-				return hasEndUsers(1)
+				return hasEndUsers(c, 1)
 			}
 			return fmt.Errorf("customer: delete: %w", err)
 		}
@@ -290,12 +290,19 @@ func (s *Service) Delete(ctx context.Context, a audit.Actor, id string) error {
 	})
 }
 
-// hasEndUsers is the Conflict of deleting a customer with n end users.
-func hasEndUsers(n int) error {
-	if n == 1 {
-		return apperr.New(apperr.Conflict, "Remove or move its 1 end user first.")
+// hasEndUsers is the Conflict of deleting customer c with n end users.
+// Latchkey has no way to delete or move an end user (the product's end users
+// come and go with their directory or an import), so the message offers what
+// can be done: archiving, unless the customer is archived already.
+func hasEndUsers(c *Customer, n int) error {
+	users := "1 end user"
+	if n != 1 {
+		users = fmt.Sprintf("%d end users", n)
 	}
-	return apperr.New(apperr.Conflict, "Remove or move its %d end users first.", n)
+	if c.Archived() {
+		return apperr.New(apperr.Conflict, "%s has %s, so it cannot be deleted: only a customer without end users can be. It stays archived, out of the lists.", c.Name, users)
+	}
+	return apperr.New(apperr.Conflict, "%s has %s, so it cannot be deleted: only a customer without end users can be. Archive it instead: it and its end users leave the lists, and you can restore it later.", c.Name, users)
 }
 
 // Exists reports whether the tenant has at least one customer, archived or

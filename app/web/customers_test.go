@@ -147,12 +147,15 @@ func TestCustomersCountsArchiveAndDelete(t *testing.T) {
 		require.Equal(t, "2", custCount(t, res.Body, "registered"))
 		require.Equal(t, "1", custCount(t, res.Body, "locked"))
 		require.Contains(t, res.Body, setupTestID("delete-blocked"))
+		require.Contains(t, res.Body, "Only a customer without end users can be deleted, and Fabrikam has 5 end users.")
+		require.Contains(t, res.Body, "Archive it instead: nothing is lost, and you can restore it later.")
+		require.NotContains(t, res.Body, "Remove or move", "Latchkey has no way to remove or move an end user")
 
 		// Delete is refused while it has end users; the page says why.
 		res = c.PostForm("/customers/"+full.ID+"/delete", nil)
 		require.Equal(t, http.StatusSeeOther, res.StatusCode)
 		require.Equal(t, "/customers/"+full.ID, res.Header.Get("Location"))
-		require.Contains(t, c.Get("/customers/"+full.ID).Body, "Remove or move its 5 end users first.")
+		require.Contains(t, c.Get("/customers/"+full.ID).Body, "Fabrikam has 5 end users, so it cannot be deleted: only a customer without end users can be. Archive it instead")
 		_, err := customer.Get(context.Background(), env.App.DB.Bun, f.Tenant.ID, full.ID)
 		require.NoError(t, err)
 
@@ -165,7 +168,15 @@ func TestCustomersCountsArchiveAndDelete(t *testing.T) {
 		archived := c.Get("/customers?archived=1").Body
 		require.Contains(t, archived, setupTestID("customer-row-"+full.ID))
 		require.NotContains(t, archived, setupTestID("customer-row-"+empty.ID))
-		require.Contains(t, c.Get("/customers/"+full.ID).Body, setupTestID("customer-archived"))
+		page := c.Get("/customers/" + full.ID).Body
+		require.Contains(t, page, setupTestID("customer-archived"))
+		require.Contains(t, page, "Only a customer without end users can be deleted, and Fabrikam has 5 end users.")
+		require.Contains(t, page, "It stays archived, out of the lists.")
+		require.NotContains(t, page, "archive the customer instead", "it is archived already")
+		require.NotContains(t, page, "Archive it instead")
+		res = c.PostForm("/customers/"+full.ID+"/delete", nil)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		require.Contains(t, c.Get("/customers/"+full.ID).Body, "so it cannot be deleted: only a customer without end users can be. It stays archived, out of the lists.")
 		res = c.PostForm("/customers/"+full.ID+"/unarchive", nil)
 		require.Equal(t, http.StatusSeeOther, res.StatusCode)
 		require.Contains(t, c.Get("/customers").Body, setupTestID("customer-row-"+full.ID))
