@@ -517,7 +517,7 @@ func importCustomer(ctx context.Context, idb bun.IDB, tenantID, customerID strin
 		return nil, err
 	}
 	if c.Archived() {
-		return nil, apperr.New(apperr.Conflict, "%s is archived. Restore the customer before importing end users into it.", c.Name)
+		return nil, apperr.New(apperr.Conflict, "%s is archived, so no end users can be imported into it. Restore the customer first, on its page.", c.Name)
 	}
 	return c, nil
 }
@@ -678,7 +678,8 @@ type importUpload struct {
 // StoreUpload keeps an uploaded file for its confirmation (UploadLifetime),
 // bound to the tenant, the login and the customer, and removes expired
 // uploads. It returns the upload's id for the confirm URL.
-// Errors: NotFound (customer), Invalid (file larger than MaxImportBytes).
+// Errors: NotFound (customer), Conflict (archived customer), Invalid (file
+// larger than MaxImportBytes).
 func (s *Onboarding) StoreUpload(ctx context.Context, a audit.Actor, customerID, fileName string, data []byte) (string, error) {
 	if len(data) > MaxImportBytes {
 		return "", csvfile.FileError("The file is larger than 10 MB. Split it into files of at most %d end users.", MaxImportRows)
@@ -687,7 +688,7 @@ func (s *Onboarding) StoreUpload(ctx context.Context, a audit.Actor, customerID,
 	u := &importUpload{ID: db.NewID(), TenantID: a.TenantID, LoginID: a.LoginID, CustomerID: customerID, FileName: fileName,
 		Data: data, ExpiresAt: now.Add(UploadLifetime), CreatedAt: now}
 	err := s.db.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
-		if _, err := customer.Get(ctx, tx, a.TenantID, customerID); err != nil {
+		if _, err := importCustomer(ctx, tx, a.TenantID, customerID); err != nil {
 			return err
 		}
 		if _, err := tx.NewDelete().Table("import_uploads").Where("expires_at < ?", now).Exec(ctx); err != nil {

@@ -41,6 +41,15 @@ func (h *endUserImportHandler) customer(c echo.Context) (*customer.Customer, err
 	return customer.Get(c.Request().Context(), h.s.DB.Bun, actor(c).TenantID, c.Param("id"))
 }
 
+// refuseArchived answers every import route of an archived customer: its end
+// users are hidden with it, so an import would add end users nobody sees. The
+// page says so and points to the customer's page, where Restore is (409).
+func (h *endUserImportHandler) refuseArchived(c echo.Context, cu *customer.Customer) error {
+	p := h.props(c, cu)
+	p.Archived = true
+	return h.s.render(c, http.StatusConflict, h.title(cu), endusersv.Import(p))
+}
+
 func (h *endUserImportHandler) props(c echo.Context, cu *customer.Customer) endusersv.ImportProps {
 	return endusersv.ImportProps{
 		CSRF: h.s.csrfToken(c), CustomerID: cu.ID, CustomerName: cu.Name, Header: enduser.ImportHeader, MaxRows: enduser.MaxImportRows,
@@ -61,6 +70,9 @@ func (h *endUserImportHandler) importTooLarge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if cu.Archived() {
+		return h.refuseArchived(c, cu)
+	}
 	p := h.props(c, cu)
 	p.Error = fmt.Sprintf("The file is larger than 10 MB. Split it into files of at most %d end users.", enduser.MaxImportRows)
 	return h.s.render(c, http.StatusRequestEntityTooLarge, h.title(cu), endusersv.Import(p))
@@ -70,6 +82,9 @@ func (h *endUserImportHandler) showImport(c echo.Context) error {
 	cu, err := h.customer(c)
 	if err != nil {
 		return err
+	}
+	if cu.Archived() {
+		return h.refuseArchived(c, cu)
 	}
 	return h.s.render(c, http.StatusOK, h.title(cu), endusersv.Import(h.props(c, cu)))
 }
@@ -86,6 +101,9 @@ func (h *endUserImportHandler) previewImport(c echo.Context) error {
 	cu, err := h.customer(c)
 	if err != nil {
 		return err
+	}
+	if cu.Archived() {
+		return h.refuseArchived(c, cu)
 	}
 	selfServe := c.FormValue("self_serve") == "on"
 	fh, err := c.FormFile("file")
@@ -164,6 +182,9 @@ func (h *endUserImportHandler) confirmImport(c echo.Context) error {
 	cu, err := h.customer(c)
 	if err != nil {
 		return err
+	}
+	if cu.Archived() {
+		return h.refuseArchived(c, cu)
 	}
 	selfServe := c.FormValue("self_serve") == "on"
 	res, name, err := h.s.Onboarding.ApplyUpload(c.Request().Context(), actor(c), cu.ID, c.Param("upload"), selfServe)

@@ -221,3 +221,43 @@ func TestEndUserImportOtherTenantIsNotFound(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, res.StatusCode)
 	})
 }
+
+// TestEndUserImportArchivedCustomerIsRefused checks every route and verb of
+// the import for an archived customer: a 409 page that says why and points to
+// the customer's page (Restore), and nothing stored or imported.
+func TestEndUserImportArchivedCustomerIsRefused(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		cu := impCustomer(t, env, f.Tenant.ID, "Globex")
+		c := signedIn(env, f.Primary.Email)
+		// An upload previewed before the customer was archived.
+		res := impUpload(t, c, cu.ID, "a.csv", "username\nann\n")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		confirm := impConfirmURL(t, res)
+		_, err := env.App.DB.Bun.NewUpdate().Model((*customer.Customer)(nil)).Set("archived_at = ?", time.Now().UTC()).
+			Where("id = ?", cu.ID).Exec(context.Background())
+		require.NoError(t, err)
+		uploads := impCount(t, env, "import_uploads")
+
+		refused := func(res *apptest.Response, what string) {
+			t.Helper()
+			require.Equal(t, http.StatusConflict, res.StatusCode, what)
+			bodyHas(t, res.Body, setupTestID("import-archived"), what)
+			bodyHas(t, res.Body, "Globex is archived, so no end users can be imported into it", what)
+			bodyHas(t, res.Body, `href="/customers/`+cu.ID+`" data-testid="import-archived-restore"`, what)
+			bodyLacks(t, res.Body, setupTestID("import-form"), what)
+		}
+		refused(c.Get("/customers/"+cu.ID+"/end-users/import"), "GET")
+		refused(impUpload(t, c, cu.ID, "a.csv", "username\nbob\n"), "POST upload")
+		refused(c.PostForm(confirm, url.Values{}), "POST confirm")
+		refused(impUpload(t, c, cu.ID, "huge.csv", strings.Repeat("x", 13<<20)), "POST too large")
+		require.Equal(t, uploads, impCount(t, env, "import_uploads"), "nothing stored")
+		require.Equal(t, 0, impCount(t, env, "end_users"), "nothing imported")
+
+		// Restored: the import opens again.
+		_, err = env.App.DB.Bun.NewUpdate().Model((*customer.Customer)(nil)).Set("archived_at = NULL").Where("id = ?", cu.ID).Exec(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, c.Get("/customers/"+cu.ID+"/end-users/import").StatusCode)
+	})
+}
