@@ -50,17 +50,25 @@ func normalizeGridEmail(s string) (string, string) {
 	return strings.ToLower(s), ""
 }
 
-// normalizeGridMobile checks a mobile number as typed in the grid and returns it
-// in E.164 ("+<country code><number>", 8 to 15 digits), or a message for the
-// field. Spaces, dashes, dots and brackets are accepted and removed; the
-// number must start with "+" and its country code. "" clears the number.
-func normalizeGridMobile(s string) (string, string) {
+// MobileHint says which mobile numbers are accepted: the message of a number
+// without its international prefix.
+const MobileHint = "Type the number with + or 00 and its country code, like +44 7700 900123 or 0044 7700 900123."
+
+// NormalizeMobile checks a mobile number as typed in the grid or written in
+// an import file and returns it in E.164 ("+<country code><number>", 8 to 15
+// digits), or a message. It is the one rule for both: the number starts
+// with + or 00 (the international prefix, as dialled in most of the world),
+// then its country code; spaces, dashes, dots and brackets are removed and a bracketed trunk
+// prefix "(0)" is dropped, as tenant.NormalizePhone does. A national number
+// (07700 900123) is refused: without a country it is ambiguous. "" is ""
+// (a cleared value).
+func NormalizeMobile(s string) (string, string) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return "", ""
 	}
-	if !strings.HasPrefix(s, "+") {
-		return "", "Type the number with + and its country code, like +44 7700 900123 or +1 415 555 0100."
+	if !strings.HasPrefix(s, "+") && !strings.HasPrefix(s, "00") {
+		return "", MobileHint
 	}
 	n, msg := tenant.NormalizePhone("", s)
 	if msg != "" {
@@ -150,7 +158,7 @@ func (s *GridService) UpdateContact(ctx context.Context, a audit.Actor, id, fiel
 	if field == FieldEmail {
 		norm, msg = normalizeGridEmail(value)
 	} else {
-		norm, msg = normalizeGridMobile(value)
+		norm, msg = NormalizeMobile(value)
 	}
 	if msg != "" {
 		return nil, apperr.Field("value", msg)

@@ -2,6 +2,8 @@ package enduser_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,9 +43,9 @@ func TestGridUpdateContactValidation(t *testing.T) {
 			{"mobile", "+44 7700 900123", "+447700900123"},
 			{"mobile", "+44 (0)7700-900-123", "+447700900123"},
 			{"mobile", "+1 (415) 555-0100", "+14155550100"},
-			{"mobile", "07700 900123", ""},     // no + and country code
-			{"mobile", "0044 7700 900123", ""}, // no +
-			{"mobile", "+44 770", ""},          // too short
+			{"mobile", "07700 900123", ""},                  // no + and country code
+			{"mobile", "0044 7700 900123", "+447700900123"}, // 00 is the international prefix, as in the import
+			{"mobile", "+44 770", ""},                       // too short
 			{"mobile", "+44 7700 900123 4567", ""},
 			{"mobile", "+44 7700 900123 ext 5", ""},
 			{"mobile", "+0 7700 900123", ""},
@@ -126,4 +128,45 @@ func TestGridValueSourceLabelsAndMask(t *testing.T) {
 	require.Equal(t, "", enduser.ValueSourceLabel("", enduser.SourceCSV))
 	require.Equal(t, "a•••@example.com", enduser.MaskValue("email", "ann@example.com"))
 	require.Equal(t, "+44•••123", enduser.MaskValue("mobile", "+447700900123"))
+}
+
+// TestGridAndImportAcceptTheSameMobiles: a number typed in the grid and the
+// same number in an import file are accepted or refused alike, and stored
+// alike (one rule, NormalizeMobile).
+func TestGridAndImportAcceptTheSameMobiles(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := gridSetup(t, d, 1)
+		ctx := context.Background()
+		inputs := []string{
+			"+44 7700 900456", "0044 7700 900456", "00 44 (0)7700-900-456", "+1 (415) 555-0100", "001 415 555 0100",
+			"07700 900456", "44 7700 900456", "+44 770", "0044 770", "+44 7700 900456 ext 5", "+0 7700 900456", "000 7700 900456",
+		}
+		var file strings.Builder
+		file.WriteString("Username,Mobile\n")
+		for i, in := range inputs {
+			fmt.Fprintf(&file, "u%d,%q\n", i, in)
+		}
+		p, err := enduser.ParseImport(strings.NewReader(file.String()))
+		require.NoError(t, err)
+		require.Len(t, p.Rows, len(inputs))
+		for i, in := range inputs {
+			want, msg := enduser.NormalizeMobile(in)
+			u, err := f.svc.UpdateContact(ctx, f.actor, f.users[0].ID, enduser.FieldMobile, in)
+			row := p.Rows[i]
+			if msg != "" {
+				require.Equal(t, apperr.Invalid, apperr.CodeOf(err), "grid %q", in)
+				require.Equal(t, msg, apperr.FieldsOf(err)["value"], "grid %q", in)
+				require.False(t, row.Valid(), "import %q", in)
+				require.Contains(t, strings.Join(row.Errors(), " "), msg, "import %q", in)
+				continue
+			}
+			require.NoError(t, err, "grid %q", in)
+			require.Equal(t, want, u.Mobile, "grid %q", in)
+			require.True(t, row.Valid(), "import %q: %v", in, row.Errors())
+		}
+		_, msg := enduser.NormalizeMobile("07700 900456")
+		require.Equal(t, enduser.MobileHint, msg, "the message says what is accepted")
+		require.Contains(t, msg, "+ or 00")
+	})
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/latchkey/latchkey/app/audit"
 	"github.com/latchkey/latchkey/app/csvfile"
 	"github.com/latchkey/latchkey/app/customer"
-	"github.com/latchkey/latchkey/app/tenant"
 	"github.com/latchkey/latchkey/db"
 )
 
@@ -312,7 +311,7 @@ func validateImportRow(r *ImportRow) {
 	}
 	if r.Mobile != "" {
 		if m, msg := NormalizeMobile(r.Mobile); msg != "" {
-			r.addError(importColMobile, msg)
+			r.addError(importColMobile, fmt.Sprintf("Mobile %q: %s", importClip(r.Mobile, 40), msg))
 		} else {
 			r.mobile = m
 		}
@@ -332,21 +331,6 @@ func NormalizeEmail(s string) (string, bool) {
 		return "", false
 	}
 	return e, true
-}
-
-// NormalizeMobile turns a mobile number written with "+" and its country
-// code (spaces, dashes, dots and brackets allowed) into E.164, following
-// tenant.NormalizePhone. It returns the number, or "" and a message.
-func NormalizeMobile(s string) (string, string) {
-	s = strings.TrimSpace(s)
-	if !strings.HasPrefix(s, "+") && !strings.HasPrefix(s, "00") {
-		return "", fmt.Sprintf("Write the mobile number %q with + and its country code, like +64 21 555 0199.", importClip(s, 40))
-	}
-	e164, msg := tenant.NormalizePhone("", s)
-	if msg != "" {
-		return "", "Mobile: " + msg
-	}
-	return e164, ""
 }
 
 func importHasControl(s string) bool {

@@ -208,7 +208,7 @@ func TestParseImportRowErrors(t *testing.T) {
 	require.True(t, byRow[2].Valid(), byRow[2].Errors())
 	expect := map[int]string{
 		3: "Enter a username", 4: "longer than 256", 5: "control character", 6: "longer than 100", 7: "not an email address",
-		8: "with + and its country code", 9: "too short", 10: "already appears on row 2", 11: "Column F has a value but no header",
+		8: `Mobile "021 555 0199": ` + enduser.MobileHint, 9: "too short", 10: "already appears on row 2", 11: "Column F has a value but no header",
 		12: "more values than the header row",
 	}
 	for row, want := range expect {

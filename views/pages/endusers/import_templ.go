@@ -354,7 +354,7 @@ func importForm(p ImportProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, " (case does not matter). The other columns are optional; an empty cell leaves the current value alone. Mobile numbers start with + and the country code, like +64 21 555 0199. At most ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, " (case does not matter). The other columns are optional; an empty cell leaves the current value alone. Mobile numbers start with + or 00 and the country code, like +64 21 555 0199 or 0064 21 555 0199. At most ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
