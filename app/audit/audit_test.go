@@ -375,9 +375,22 @@ func TestAuditExportCSV(t *testing.T) {
 func TestAuditSafeCell(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"": "", "=1+1": "'=1+1", "+x": "'+x", "-2": "'-2", "@a": "'@a", "\tx": "'\tx", "\rx": "'\rx",
+		"": "", "=1+1": "'=1+1", "+x": "'+x", "@a": "'@a", "\tx": "'\tx", "\rx": "'\rx",
 		"plain": "plain", "a=b": "a=b",
+		// Leading white space does not hide a formula (spreadsheets may trim it).
+		" =1+1": "' =1+1", "\n=1+1": "'\n=1+1", "\u00a0@SUM(A1)": "'\u00a0@SUM(A1)", "  -1+1": "'  -1+1",
+		// A sign and digits alone is a number (a mobile in E.164), not a formula.
+		"+447700900123": "+447700900123", "-2": "-2", " +14155550100": " +14155550100",
+		"+": "'+", "-": "'-", "+1+1": "'+1+1", "+44 7700": "'+44 7700", "-2e3": "'-2e3", "+1)": "'+1)",
+		"+cmd|' /C calc'!A0": "'+cmd|' /C calc'!A0", "-1+cmd|' /C calc'!A0": "'-1+cmd|' /C calc'!A0",
 	} {
-		require.Equal(t, want, audit.SafeCell(in), in)
+		require.Equal(t, want, audit.SafeCell(in), "%q", in)
+		require.Equal(t, in, audit.UnquoteCell(audit.SafeCell(in)), "%q comes back", in)
+	}
+	// The older rule's quotes come off too; other quotes are part of the value.
+	for in, want := range map[string]string{
+		"'+447700900123": "+447700900123", "'-2": "-2", "'": "'", "'tis": "'tis", "''=x": "''=x", "O'Brien": "O'Brien",
+	} {
+		require.Equal(t, want, audit.UnquoteCell(in), "%q", in)
 	}
 }

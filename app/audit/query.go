@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/uptrace/bun"
 
@@ -143,15 +144,74 @@ func ExportCSV(ctx context.Context, idb bun.IDB, tenantID string, f Filter, w io
 	}
 }
 
-// SafeCell defuses spreadsheet formula injection (OWASP "CSV injection"): a
-// cell starting with = + - @ tab or carriage return gets a leading quote.
+// SafeCell defuses spreadsheet formula injection (OWASP "CSV injection") by
+// putting a quote before a cell that a spreadsheet could read as a formula:
+//
+//   - one that starts with a tab or a carriage return (OWASP's list);
+//   - one whose first character, after any leading white space, is = + - or
+//     @. Spreadsheets trim leading spaces on import in places (LibreOffice's
+//     "Trim spaces" option, Google Sheets), so " =1+1" is as risky as "=1+1".
+//
+// A + or - followed by nothing but digits (an E.164 mobile number such as
+// +447700900123, or -5) is left alone: read as a formula it is the number
+// itself, with no function, cell reference, range, operator or DDE command
+// (each needs a letter or a character such as ( ! | : & or another
+// operator), so it can neither run anything nor read other cells; quoting
+// it would only corrupt every exported phone number.
 func SafeCell(s string) string {
 	if s == "" {
 		return s
 	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
+	if s[0] == '\t' || s[0] == '\r' {
 		return "'" + s
+	}
+	t := strings.TrimLeftFunc(s, unicode.IsSpace)
+	if t == "" {
+		return s
+	}
+	switch t[0] {
+	case '=', '@':
+		return "'" + s
+	case '+', '-':
+		if signedDigits(t) {
+			return s
+		}
+		return "'" + s
+	}
+	return s
+}
+
+// signedDigits reports whether s is a sign followed by one or more ASCII digits.
+func signedDigits(s string) bool {
+	if len(s) < 2 {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// UnquoteCell undoes SafeCell for a cell read back from an exported file: it
+// drops a leading quote that is followed by a character SafeCell (or the
+// older rule that quoted every cell starting with = + - @ tab or carriage
+// return) quotes for, so that "'+447700900123" and "'=x" come back as
+// "+447700900123" and "=x". Any other leading quote is part of the value.
+func UnquoteCell(s string) string {
+	if len(s) < 2 || s[0] != '\'' {
+		return s
+	}
+	rest := s[1:]
+	if rest[0] == '\t' || rest[0] == '\r' {
+		return rest
+	}
+	if t := strings.TrimLeftFunc(rest, unicode.IsSpace); t != "" {
+		switch t[0] {
+		case '=', '+', '-', '@':
+			return rest
+		}
 	}
 	return s
 }

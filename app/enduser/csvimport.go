@@ -62,6 +62,27 @@ var importColumns = []struct {
 	{importColMobile, "Mobile", []string{"mobile", "phone", "mobilephone", "cell", "cellphone", "mobilenumber"}},
 }
 
+// exportOnlyColumns are the columns of ExportHeader, normalised, that the
+// import does not read: a file exported by Latchkey and edited imports as it
+// is, these columns ignored (and named in the preview). Computed from
+// ExportHeader so that a column added to the export is covered.
+var exportOnlyColumns = func() map[string]bool {
+	out := map[string]bool{}
+	for _, h := range ExportHeader {
+		key := csvfile.NormHeader(h)
+		known := false
+		for _, c := range importColumns {
+			for _, n := range c.names {
+				known = known || n == key
+			}
+		}
+		if !known {
+			out[key] = true
+		}
+	}
+	return out
+}()
+
 // Actions of an import row.
 const (
 	ActionCreate    = "create"    // a new end user
@@ -89,6 +110,7 @@ type ImportRow struct {
 	EndUserID string
 
 	email, mobile string            // normalised values ("" when absent or invalid)
+	customer      string            // the export's Customer column, when the file has it
 	errs          map[string]string // problems by column, or "row"
 	up            importUpdate      // an update's new values (set by classifyImport)
 }
@@ -125,6 +147,12 @@ type ImportPreview struct {
 	Rows []*ImportRow
 	// Columns are the keys of the columns the file has (username always).
 	Columns []string
+	// Ignored are the headers (as written) of columns of Latchkey's export
+	// that the import does not read (Customer, Email from, Status, …).
+	Ignored []string
+	// CustomerChecked reports that the file has the export's Customer
+	// column: a row of another customer is rejected (see PreviewImport).
+	CustomerChecked bool
 	// Counts per action, and of rows that kept an existing value.
 	Created, Updated, Unchanged, Rejected, Kept int
 }
@@ -155,10 +183,14 @@ type ImportResult struct {
 // also name Username, "Phone", "Mobile phone" and "Cell" name Mobile), then
 // one end user per row: at most MaxImportRows rows and MaxImportBytes bytes,
 // UTF-8 (a byte order mark is ignored), separated by commas, semicolons or
-// tabs. Problems with the file as a whole (size, encoding, missing or unknown
-// columns, broken quoting) are an Invalid error with the field "file";
-// problems of single rows are in each row's Errors, and those rows are
-// rejected. It does not look at the database: see PreviewImport.
+// tabs. The other columns of Latchkey's own export (ExportHeader: Customer,
+// Email from, Status, …) are accepted and ignored (ImportPreview.Ignored),
+// so that an exported file, edited, imports as it is; a quote the export put
+// before a formula-like value ("'+447700900123") is taken off (see
+// audit.UnquoteCell). Problems with the file as a whole (size, encoding,
+// missing or unknown columns, broken quoting) are an Invalid error with the
+// field "file"; problems of single rows are in each row's Errors, and those
+// rows are rejected. It does not look at the database: see PreviewImport.
 func ParseImport(r io.Reader) (*ImportPreview, error) {
 	msgs := csvfile.Messages{
 		TooLarge: fmt.Sprintf("The file is larger than 10 MB. Split it into files of at most %d end users.", MaxImportRows),
@@ -177,8 +209,9 @@ func ParseImport(r io.Reader) (*ImportPreview, error) {
 	header = append([]string(nil), header...)
 
 	cols := map[string]int{} // column key → index
-	var unknown []string
-	blank := map[int]bool{} // columns without a header
+	var unknown, ignored []string
+	ignoredAt := map[string]int{} // export-only column → index
+	blank := map[int]bool{}       // columns without a header
 	for i, h := range header {
 		key := csvfile.NormHeader(h)
 		if key == "" {
@@ -192,6 +225,15 @@ func ParseImport(r io.Reader) (*ImportPreview, error) {
 					col = c.key
 				}
 			}
+		}
+		if col == "" && exportOnlyColumns[key] {
+			// A column of Latchkey's own export (ExportCSV) that the import
+			// does not read: the export's file imports as it is.
+			if _, dup := ignoredAt[key]; !dup {
+				ignoredAt[key] = i
+				ignored = append(ignored, strings.TrimSpace(h))
+			}
+			continue
 		}
 		if col == "" {
 			unknown = append(unknown, fmt.Sprintf("%q", strings.TrimSpace(h)))
@@ -208,7 +250,7 @@ func ParseImport(r io.Reader) (*ImportPreview, error) {
 		if len(unknown) > 1 {
 			noun, pron = "columns", "them"
 		}
-		if _, ok := cols[importColUsername]; !ok && len(cols) == 0 {
+		if _, ok := cols[importColUsername]; !ok && len(cols) == 0 && len(ignored) == 0 {
 			got := strings.Join(header, string(cr.Comma))
 			if len(got) > 80 {
 				got = got[:80] + "…"
@@ -222,7 +264,9 @@ func ParseImport(r io.Reader) (*ImportPreview, error) {
 		return nil, csvfile.FileError("The header row has no Username column (also accepted: User name, Login, sAMAccountName). The first row must name the columns, like %s.", ImportHeader)
 	}
 
-	p := &ImportPreview{}
+	p := &ImportPreview{Ignored: ignored}
+	customerCol, hasCustomer := ignoredAt["customer"]
+	p.CustomerChecked = hasCustomer
 	for _, c := range importColumns {
 		if _, ok := cols[c.key]; ok {
 			p.Columns = append(p.Columns, c.key)
@@ -244,14 +288,24 @@ func ParseImport(r io.Reader) (*ImportPreview, error) {
 		if len(p.Rows) == MaxImportRows {
 			return nil, csvfile.FileError("The file has more than %d end users. Import at most %d at a time.", MaxImportRows, MaxImportRows)
 		}
+		cell := func(i int) string {
+			if i < len(rec) {
+				// A quote the export put before a formula-like value comes off.
+				return strings.TrimSpace(audit.UnquoteCell(strings.TrimSpace(rec[i])))
+			}
+			return ""
+		}
 		value := func(key string) string {
-			if i, ok := cols[key]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
+			if i, ok := cols[key]; ok {
+				return cell(i)
 			}
 			return ""
 		}
 		row := &ImportRow{Row: line, Username: value(importColUsername), FirstName: value(importColFirstName),
 			LastName: value(importColLastName), Email: value(importColEmail), Mobile: value(importColMobile)}
+		if hasCustomer {
+			row.customer = cell(customerCol)
+		}
 		for i := range rec {
 			if i >= len(header) && strings.TrimSpace(rec[i]) != "" {
 				row.addError("row", "This row has more values than the header row has columns.")
@@ -417,6 +471,21 @@ func importContact(what, cur, curSrc, file string) (val, src string, changed boo
 	return cur, curSrc, false, fmt.Sprintf("Kept %s %s %s; the file has %s.", importSourceOwner(curSrc), what, cur, file)
 }
 
+// checkImportCustomer rejects the rows of a file with the export's Customer
+// column that name another customer than c (a file exported from the
+// tenant-wide grid lists every customer's end users).
+func checkImportCustomer(p *ImportPreview, c *customer.Customer) {
+	if !p.CustomerChecked {
+		return
+	}
+	for _, r := range p.Rows {
+		if r.customer != "" && !strings.EqualFold(r.customer, c.Name) {
+			name := importClip(r.customer, 80)
+			r.addError("row", fmt.Sprintf("This row belongs to the customer %s, not %s: import it into %s instead.", name, c.Name, name))
+		}
+	}
+}
+
 // classifyImport sets each valid row's action against the existing end users and
 // counts the actions.
 func classifyImport(p *ImportPreview, existing map[string]*importExisting) {
@@ -508,17 +577,21 @@ func importCustomer(ctx context.Context, idb bun.IDB, tenantID, customerID strin
 
 // PreviewImport parses an import file (see ParseImport) and decides each
 // row's action against the customer's end users (matched by username,
-// case-insensitively, loaded in one query). Nothing is written.
+// case-insensitively, loaded in one query). When the file has the export's
+// Customer column, rows naming another customer are rejected. Nothing is
+// written.
 // Errors: NotFound (customer of another tenant), Conflict (archived
 // customer), Invalid (a problem with the whole file, field "file").
 func (s *Onboarding) PreviewImport(ctx context.Context, a audit.Actor, customerID string, r io.Reader) (*ImportPreview, error) {
-	if _, err := importCustomer(ctx, s.db.Bun, a.TenantID, customerID); err != nil {
+	c, err := importCustomer(ctx, s.db.Bun, a.TenantID, customerID)
+	if err != nil {
 		return nil, err
 	}
 	p, err := ParseImport(r)
 	if err != nil {
 		return nil, err
 	}
+	checkImportCustomer(p, c)
 	existing, err := loadImportExisting(ctx, s.db.Bun, s.db.Dialect, a.TenantID, customerID, false)
 	if err != nil {
 		return nil, err
@@ -556,6 +629,7 @@ func (s *Onboarding) apply(ctx context.Context, tx *db.Tx, a audit.Actor, custom
 	if err != nil {
 		return ImportResult{}, err
 	}
+	checkImportCustomer(p, c)
 	existing, err := loadImportExisting(ctx, tx, s.db.Dialect, a.TenantID, customerID, true)
 	if err != nil {
 		return ImportResult{}, err

@@ -434,3 +434,33 @@ func TestImportUploadIsSingleUseAndBound(t *testing.T) {
 		require.Equal(t, 1, f.count(t, "import_uploads", ""))
 	})
 }
+
+// TestParseImportReadsTheExport: a file with the export's header imports, its
+// other columns ignored and named; quotes the export put before formula-like
+// values come off; a column that is neither imported nor exported (a typo) is
+// still refused.
+func TestParseImportReadsTheExport(t *testing.T) {
+	t.Parallel()
+	header := strings.Join(enduser.ExportHeader, ",")
+	p := parse(t, header+"\n"+
+		"Globex,'=Ann,'-Smith,asmith,ann@globex.example,from CSV import,'+447700900123,from CSV import,CSV import,Registration complete,on,yes,no,no,,\n"+
+		"Globex,Bob,Jones,bjones,bob@globex.example,,+447700900124,,CSV import,Registration complete,off,no,no,no,2026-01-02,\n")
+	require.Equal(t, []string{"username", "first_name", "last_name", "email", "mobile"}, p.Columns)
+	require.Equal(t, []string{"Customer", "Email from", "Mobile from", "Source", "Status", "Self-serve", "Self-serve active",
+		"Privileged", "Locked", "Password expires", "Last self-serve access"}, p.Ignored)
+	require.True(t, p.CustomerChecked)
+	require.Len(t, p.Rows, 2)
+	ann := p.Rows[0]
+	require.True(t, ann.Valid(), ann.Errors())
+	require.Equal(t, "=Ann", ann.FirstName, "the export's defusing quote comes off")
+	require.Equal(t, "-Smith", ann.LastName)
+	require.Equal(t, "+447700900123", ann.Mobile, "an older export's quoted mobile reads back")
+	require.True(t, p.Rows[1].Valid(), p.Rows[1].Errors())
+
+	// A typo is not an export column: refused, naming it alone.
+	msg := fileErr(t, "Username,Email,Status,Emial\nann,ann@globex.example,,\n")
+	require.Contains(t, msg, `"Emial"`)
+	require.NotContains(t, msg, "Status")
+	// Export columns alone, without Username: the header is still wrong.
+	require.Contains(t, fileErr(t, "Customer,Status\nGlobex,on\n"), "no Username column")
+}

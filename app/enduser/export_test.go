@@ -19,7 +19,7 @@ func TestGridExportCSV(t *testing.T) {
 		f := gridSetup(t, d, 1203) // more than two chunks
 		ctx := context.Background()
 		evil := &enduser.EndUser{ID: db.NewID(), TenantID: f.tenant.ID, CustomerID: f.custA.ID, Username: "evil",
-			FirstName: "=HYPERLINK(\"http://x.example\")", LastName: "+1", Email: "-x@example.com", Source: enduser.SourceCSV,
+			FirstName: "=HYPERLINK(\"http://x.example\")", LastName: "+1+1", Email: "-x@example.com", Mobile: "+447700900123", Source: enduser.SourceCSV,
 			CreatedAt: f.now, UpdatedAt: f.now}
 		_, err := d.Bun.NewInsert().Model(evil).Exec(ctx)
 		require.NoError(t, err)
@@ -48,7 +48,8 @@ func TestGridExportCSV(t *testing.T) {
 			}
 		}
 		require.Equal(t, "'=HYPERLINK(\"http://x.example\")", row[1], "formula-like cells are defused")
-		require.Equal(t, "'+1", row[2])
+		require.Equal(t, "'+1+1", row[2])
+		require.Equal(t, "+447700900123", row[6], "a mobile number is a number, not a formula: exported as it is")
 		require.Equal(t, "'-x@example.com", row[4])
 		require.Equal(t, "Globex", row[0])
 

@@ -152,7 +152,7 @@ func (h *endUserImportHandler) previewImport(c echo.Context) error {
 // (rejected, or keeping a value) first.
 func importPreviewProps(pv *enduser.ImportPreview, name, confirmURL string) *endusersv.ImportPreview {
 	out := &endusersv.ImportPreview{
-		FileName: name, ConfirmURL: confirmURL, Columns: pv.Columns, Total: len(pv.Rows),
+		FileName: name, ConfirmURL: confirmURL, Columns: pv.Columns, Ignored: pv.Ignored, CustomerChecked: pv.CustomerChecked, Total: len(pv.Rows),
 		Created: pv.Created, Updated: pv.Updated, Unchanged: pv.Unchanged, Rejected: pv.Rejected, Kept: pv.Kept,
 	}
 	rows := pv.Rows
