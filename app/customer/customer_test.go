@@ -226,6 +226,82 @@ func TestUniqueNameCaseInsensitiveIgnoringArchived(t *testing.T) {
 	})
 }
 
+// TestUniqueDomainAmongActiveCustomers: a domain recognises one customer's
+// end users, so another active customer of the tenant may not list it (on
+// create, edit and restore); the message names that customer.
+func TestUniqueDomainAmongActiveCustomers(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		t.Parallel()
+		b := setup(t, d)
+		ctx := context.Background()
+		globex := b.mustCreate(t, "Globex", "globex.example, globex-corp.example")
+		const taken = "globex.example is already a domain of Globex. A domain recognises one customer's end users: remove it from Globex first, or leave it out here."
+
+		_, err := b.svc.Create(ctx, b.tech, customer.Input{Name: "Zed2", Domains: "zed.example GLOBEX.example."})
+		require.Equal(t, apperr.Invalid, apperr.CodeOf(err))
+		require.Equal(t, taken, apperr.FieldsOf(err)["domains"])
+		// A longer or shorter name that contains it is another domain.
+		zed := b.mustCreate(t, "Zed2", "zed.example, sub.globex.example, lobex.example")
+
+		// Editing: adding a domain of another customer is refused; keeping
+		// one's own, or changing other fields, is fine.
+		_, err = b.svc.Update(ctx, b.tech, zed.ID, customer.Input{Name: "Zed2", Domains: "zed.example globex-corp.example"})
+		require.Equal(t, "globex-corp.example is already a domain of Globex. A domain recognises one customer's end users: remove it from Globex first, or leave it out here.",
+			apperr.FieldsOf(err)["domains"])
+		_, err = b.svc.Update(ctx, b.tech, globex.ID, customer.Input{Name: "Globex Corp", Domains: "globex.example, globex-corp.example", Notes: "x"})
+		require.NoError(t, err)
+
+		// Another tenant may list the domain.
+		other := mustTenant(t, d, "Other MSP")
+		_, err = b.svc.Create(ctx, other, customer.Input{Name: "Globex", Domains: "globex.example"})
+		require.NoError(t, err)
+
+		// An archived customer's domains are free; restoring it then
+		// conflicts, naming the domain and the customer that has it.
+		require.NoError(t, b.svc.Archive(ctx, b.tech, globex.ID))
+		succ := b.mustCreate(t, "Globex Successor", "globex.example")
+		err = b.svc.Unarchive(ctx, b.tech, globex.ID)
+		require.Equal(t, apperr.Conflict, apperr.CodeOf(err))
+		require.Equal(t, "globex.example is now a domain of Globex Successor. Remove it from one of them before restoring Globex Corp.", apperr.MessageOf(err))
+		_, err = b.svc.Update(ctx, b.tech, succ.ID, customer.Input{Name: "Globex Successor", Domains: "globex-successor.example"})
+		require.NoError(t, err)
+		require.NoError(t, b.svc.Unarchive(ctx, b.tech, globex.ID))
+	})
+}
+
+// TestUniqueDomainConcurrentCreates: customers created at the same moment
+// with the same domain: exactly one gets it.
+func TestUniqueDomainConcurrentCreates(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		t.Parallel()
+		b := setup(t, d)
+		const n = 8
+		errs := make(chan error, n)
+		start := make(chan struct{})
+		for i := range n {
+			go func() {
+				<-start
+				_, err := b.svc.Create(context.Background(), b.tech, customer.Input{Name: fmt.Sprintf("Racer %d", i), Domains: "race.example"})
+				errs <- err
+			}()
+		}
+		close(start)
+		ok := 0
+		for range n {
+			err := <-errs
+			if err == nil {
+				ok++
+				continue
+			}
+			require.Equal(t, apperr.Invalid, apperr.CodeOf(err), "%v", err)
+			require.Contains(t, apperr.FieldsOf(err)["domains"], "race.example is already a domain of Racer ")
+		}
+		require.Equal(t, 1, ok)
+	})
+}
+
 func TestUpdateArchiveDeleteAndAudit(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,6 +81,71 @@ func nameTaken(ctx context.Context, idb bun.IDB, tenantID, name, except string) 
 	return ok, nil
 }
 
+// domainOwner returns another active (not archived) customer of the tenant
+// that lists one of domains, and the first such domain (in domains' order);
+// nil when there is none. except is a customer id to leave out.
+//
+// Only active customers count, as for names: a domain recognises a
+// customer's end users, and an archived customer's end users are out of the
+// lists, so a customer archived when its company moved on does not block
+// the domain for its successor; Unarchive checks again and refuses while an
+// active customer has one of its domains.
+func domainOwner(ctx context.Context, idb bun.IDB, tenantID string, domains []string, except string) (*Customer, string, error) {
+	if len(domains) == 0 {
+		return nil, "", nil
+	}
+	q := idb.NewSelect().Model((*Customer)(nil)).Column("id", "name", "domains").
+		Where("tenant_id = ? AND archived_at IS NULL AND domains <> ''", tenantID).
+		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			// domains is a comma-separated list of lowercased names made of
+			// a-z, 0-9, "-" and "." only, so it holds no LIKE wildcard.
+			for _, d := range domains {
+				q = q.WhereOr("(',' || domains || ',') LIKE ?", "%,"+d+",%")
+			}
+			return q
+		}).OrderExpr("lower(name)")
+	if except != "" {
+		q = q.Where("id <> ?", except)
+	}
+	var found []Customer
+	if err := q.Scan(ctx, &found); err != nil {
+		return nil, "", fmt.Errorf("customer: domain owner: %w", err)
+	}
+	for _, d := range domains {
+		for i := range found {
+			for _, od := range found[i].DomainList() {
+				if od == d {
+					return &found[i], d, nil
+				}
+			}
+		}
+	}
+	return nil, "", nil
+}
+
+// domainTakenMessage is the form's message for a domain another customer has.
+func domainTakenMessage(owner *Customer, domain string) string {
+	return fmt.Sprintf("%s is already a domain of %s. A domain recognises one customer's end users: remove it from %s first, or leave it out here.",
+		domain, owner.Name, owner.Name)
+}
+
+// lockDomains serialises the tenant's customer writes that check domains, so
+// that two customers saved at the same moment cannot both take a domain. On
+// SQLite every write transaction already runs alone (one connection, BEGIN
+// IMMEDIATE); on PostgreSQL a transaction-scoped advisory lock per tenant
+// does it (released at commit or rollback; other writers are not blocked).
+func lockDomains(ctx context.Context, tx *db.Tx, dia db.Dialect, tenantID string) error {
+	if dia != db.Postgres {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte("latchkey customer domains " + tenantID))
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", int64(h.Sum64())); err != nil {
+		return fmt.Errorf("customer: lock domains: %w", err)
+	}
+	return nil
+}
+
 // isForeignKeyViolation reports whether err is a foreign-key failure (an end
 // user added while the customer was being deleted).
 func isForeignKeyViolation(err error) bool {
@@ -91,7 +158,8 @@ func isForeignKeyViolation(err error) bool {
 
 // Create adds a manual customer to the actor's tenant.
 // Errors: Forbidden (Help desk), Invalid (Fields name, domains, time_zone,
-// notes; a name an active customer already has, ignoring case, is invalid).
+// notes; a name an active customer already has, ignoring case, is invalid,
+// and so is a domain another active customer lists, see domainOwner).
 func (s *Service) Create(ctx context.Context, a audit.Actor, in Input) (*Customer, error) {
 	if err := requireManager(a); err != nil {
 		return nil, err
@@ -113,6 +181,16 @@ func (s *Service) Create(ctx context.Context, a audit.Actor, in Input) (*Custome
 		}
 		if taken {
 			return apperr.Field("name", msgNameTaken)
+		}
+		if err := lockDomains(ctx, tx, s.db.Dialect, a.TenantID); err != nil {
+			return err
+		}
+		owner, d, err := domainOwner(ctx, tx, a.TenantID, c.DomainList(), "")
+		if err != nil {
+			return err
+		}
+		if owner != nil {
+			return apperr.Field("domains", domainTakenMessage(owner, d))
 		}
 		if _, err := tx.NewInsert().Model(c).Exec(ctx); err != nil {
 			if db.IsUniqueViolation(err) {
@@ -179,6 +257,24 @@ func (s *Service) Update(ctx context.Context, a audit.Actor, id string, in Input
 				return apperr.Field("name", msgNameTaken)
 			}
 		}
+		if !c.Archived() && v.domains != c.Domains {
+			if err := lockDomains(ctx, tx, s.db.Dialect, a.TenantID); err != nil {
+				return err
+			}
+			var added []string // a domain the customer keeps is not checked again
+			for _, d := range (&Customer{Domains: v.domains}).DomainList() {
+				if !slices.Contains(c.DomainList(), d) {
+					added = append(added, d)
+				}
+			}
+			owner, d, err := domainOwner(ctx, tx, a.TenantID, added, c.ID)
+			if err != nil {
+				return err
+			}
+			if owner != nil {
+				return apperr.Field("domains", domainTakenMessage(owner, d))
+			}
+		}
 		if _, err := tx.NewUpdate().Model((*Customer)(nil)).Set("name = ?", v.name).Set("domains = ?", v.domains).
 			Set("time_zone = ?", v.timeZone).Set("notes = ?", v.notes).Set("updated_at = ?", now).
 			Where("tenant_id = ? AND id = ?", a.TenantID, c.ID).Exec(ctx); err != nil {
@@ -225,7 +321,7 @@ func (s *Service) Archive(ctx context.Context, a audit.Actor, id string) error {
 
 // Unarchive brings an archived customer back into the lists.
 // Errors: Forbidden, NotFound, Conflict (not archived, or an active customer
-// now has the same name).
+// now has the same name or one of its domains).
 func (s *Service) Unarchive(ctx context.Context, a audit.Actor, id string) error {
 	if err := requireManager(a); err != nil {
 		return err
@@ -247,6 +343,16 @@ func (s *Service) Unarchive(ctx context.Context, a audit.Actor, id string) error
 		}
 		if ok {
 			return taken
+		}
+		if err := lockDomains(ctx, tx, s.db.Dialect, a.TenantID); err != nil {
+			return err
+		}
+		owner, d, err := domainOwner(ctx, tx, a.TenantID, c.DomainList(), c.ID)
+		if err != nil {
+			return err
+		}
+		if owner != nil {
+			return apperr.New(apperr.Conflict, "%s is now a domain of %s. Remove it from one of them before restoring %s.", d, owner.Name, c.Name)
 		}
 		if _, err := tx.NewUpdate().Model((*Customer)(nil)).Set("archived_at = NULL").Set("updated_at = ?", now).
 			Where("tenant_id = ? AND id = ?", a.TenantID, c.ID).Exec(ctx); err != nil {

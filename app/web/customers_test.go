@@ -301,3 +301,33 @@ func TestCustomersListSearchSortAndPages(t *testing.T) {
 		require.Contains(t, res.Body, "No customers match")
 	})
 }
+
+// TestCustomersDomainOfAnotherCustomer: creating or editing a customer with a
+// domain another customer lists is refused on the form (422), naming that
+// customer and keeping what was typed.
+func TestCustomersDomainOfAnotherCustomer(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		c := signedIn(env, f.Primary.Email)
+		custCreate(t, env, f, "Globex", "globex.example")
+		const msg = "globex.example is already a domain of Globex. A domain recognises one customer&#39;s end users: remove it from Globex first, or leave it out here."
+
+		form := url.Values{"name": {"Zed2"}, "domains": {"zed.example, globex.example"}, "notes": {"typed notes"}}
+		res := c.PostForm("/customers", form)
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+		require.Contains(t, res.Body, setupTestID("error-domains"))
+		require.Contains(t, res.Body, msg)
+		require.Contains(t, res.Body, `value="Zed2"`)
+		require.Contains(t, res.Body, "zed.example, globex.example")
+		require.Contains(t, res.Body, "typed notes")
+
+		zed := custCreate(t, env, f, "Zed2", "zed.example")
+		form.Set("domains", "zed.example globex.example")
+		res = c.PostForm("/customers/"+zed.ID, form)
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+		require.Contains(t, res.Body, msg)
+		require.Contains(t, res.Body, "zed.example globex.example")
+		require.Equal(t, 0, auditCount(t, env, "customer.update", zed.ID))
+	})
+}
