@@ -75,3 +75,49 @@ func TestBrowserCreateCustomer(t *testing.T) {
 	require.Equal(t, "/customers/"+id, p.location())
 	require.Equal(t, "0", p.text(tid("count-end_users")))
 }
+
+// TestBrowserCustomerListAtPhoneWidth shows the customer list at 375 px: each
+// customer is a card, nothing scrolls sideways (neither the page nor the
+// table), a long name takes at most two lines, and every count is on screen.
+func TestBrowserCustomerListAtPhoneWidth(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, db.SQLite)
+	f := env.Setup("Acme IT")
+	long := gridSeed(t, env, f.Tenant.ID, "Globex Corporation International Holdings", 12, nil)
+	_, err := env.App.DB.Bun.NewUpdate().Model((*customer.Customer)(nil)).
+		Set("domains = ?", "globex-corporation-international.example,globex.example").Where("id = ?", long.ID).Exec(context.Background())
+	require.NoError(t, err)
+	gridSeed(t, env, f.Tenant.ID, "Initech", 3, nil)
+	p := newPage(t, env.URL)
+	p.viewport(375, 812)
+	signIn(p, f.Primary.Email)
+	p.open("/customers")
+	row := `[data-testid="customer-row-` + long.ID + `"]`
+	p.wait(tid("customer-row-" + long.ID))
+	p.waitFor(`document.documentElement.scrollWidth <= 375`)
+	noSideways, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`(() => { const w = document.querySelector('.table-wrap');
+		return w.scrollWidth <= w.clientWidth })()`))
+	require.NoError(t, err)
+	require.True(t, noSideways, "the table area does not scroll sideways")
+	for _, k := range []string{"end_users", "self_serve", "registered", "accessed", "locked"} {
+		sel := row + ` [data-testid="count-` + k + `"]`
+		inView, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`(() => { const r = document.querySelector(`+jsString(sel)+`).getBoundingClientRect();
+			return r.width > 0 && r.height > 0 && r.left >= 0 && r.right <= 375 })()`))
+		require.NoError(t, err)
+		require.True(t, inView, "the %s count is on screen", k)
+	}
+	require.Equal(t, "12", p.text(chromedp.CSS(row+` [data-testid="count-end_users"]`)))
+	label, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector(`+jsString(row+` [data-testid="count-end_users"]`)+`), "::before").content`))
+	require.NoError(t, err)
+	require.Equal(t, `"End users"`, label, "each count says what it counts")
+	lines, err := chromedp.Run(p.ctx, chromedp.Evaluate[float64](`(() => { const a = document.querySelector(`+jsString(row+` [data-testid="customer-link"]`)+`);
+		return Math.round(a.getBoundingClientRect().height / parseFloat(getComputedStyle(a).lineHeight)) })()`))
+	require.NoError(t, err)
+	require.LessOrEqual(t, lines, 2.0, "a long name wraps to at most two lines")
+	// The column headers stay as sort links.
+	p.click(tid("sort-end_users"))
+	p.waitFor(`location.search.includes("sort=end_users")`)
+	p.waitFor(`document.querySelector('[data-testid^="customer-row-"]')?.dataset.name === "Globex Corporation International Holdings"`)
+	p.waitFor(`document.documentElement.scrollWidth <= 375`)
+	p.screenshot("customers-list-phone")
+}
