@@ -86,8 +86,7 @@ func TestBrowserFirstRunWizard(t *testing.T) {
 			p.do(chromedp.NavigateBack())
 			p.waitFor(`location.pathname !== "/setup/done"`)
 			p.do(chromedp.NavigateForward())
-			p.wait(tid("setup-done"))
-			p.click(tid("setup-finish"))
+			p.clickRestored(tid("setup-finish"))
 
 			// The dashboard with the on-boarding checklist.
 			p.wait(tid("onboarding"))
