@@ -365,3 +365,38 @@ func TestBrowserSelfServePageWeight(t *testing.T) {
 	require.LessOrEqual(t, total, 100*1024.0)
 	require.Greater(t, total, 50*1024.0, "htmx itself is counted")
 }
+
+// TestBrowserSelfServeDoubleTap taps "Code by text message" twice, 150 ms
+// apart: the first tap makes the method buttons busy (the second does
+// nothing), one code is sent, and it works.
+func TestBrowserSelfServeDoubleTap(t *testing.T) {
+	t.Parallel()
+	s := newSelfServeE2E(t)
+	p := s.phone(t)
+	since := time.Now()
+	p.open("/self-serve/reset")
+	p.fill(tid("ss-identity"), "asmith")
+	p.click(tid("ss-identify-submit"))
+	p.wait(tid("ss-methods"))
+	// The page notes, in the tab's sessionStorage (it outlives the page),
+	// the buttons' state just after the first tap, and taps again 150 ms
+	// later while the request is on its way (it takes at least 500 ms).
+	_, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`(() => {
+		document.addEventListener("submit", () => {
+			const sms = document.querySelector('[data-testid="ss-method-sms"]'), email = document.querySelector('[data-testid="ss-method-email"]');
+			setTimeout(() => sessionStorage.setItem("busy", JSON.stringify({sms: sms.disabled, email: email.disabled, aria: sms.getAttribute("aria-busy"), text: sms.textContent})), 20);
+			setTimeout(() => { sessionStorage.setItem("second", "tapped"); sms.click() }, 150);
+		}, {once: true});
+		return true })()`))
+	require.NoError(t, err)
+	p.do(chromedp.Click(tid("ss-method-sms")))
+	enterCode(p, s.code(t, s.ann.Mobile, since))
+	p.wait(tid("ss-password-form"))
+	n, err := s.env.App.DB.Bun.NewSelect().Table("messages").Where("to_addr = ? AND kind = 'selfserve_code'", s.ann.Mobile).Count(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "one code for the double tap")
+	busy, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`sessionStorage.getItem("busy") + " " + sessionStorage.getItem("second")`))
+	require.NoError(t, err)
+	require.Contains(t, busy, `{"sms":true,"email":true,"aria":"true","text":"Sending the code…`)
+	require.Contains(t, busy, "tapped", "the second tap came before the answer")
+}

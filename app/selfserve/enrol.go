@@ -49,8 +49,9 @@ func (s *Service) StartEnrolment(ctx context.Context, token string) (*Enrolment,
 		return nil, errTenantOff()
 	}
 	u := page.EndUser
-	f := &Flow{Purpose: PurposeEnrol, TenantID: u.TenantID, EndUserID: u.ID, Subject: subjectOf(u.TenantID, u.ID, ""),
-		Name: u.Name(), Typed: u.Username, StartedAt: s.now(), TokenHash: credential.HashToken(token)}
+	hash := credential.HashToken(token)
+	f := &Flow{ID: "enrol:" + hash, Purpose: PurposeEnrol, TenantID: u.TenantID, EndUserID: u.ID, Subject: subjectOf(u.TenantID, u.ID, ""),
+		Name: u.Name(), Typed: u.Username, StartedAt: s.now(), TokenHash: hash}
 	e := &Enrolment{Flow: f, EndUser: u, Tenant: page.Tenant, Customer: page.Customer.Name, LinkExpiresAt: page.ExpiresAt}
 	return e, s.fillActive(ctx, e)
 }
@@ -97,6 +98,8 @@ func (e *Enrolment) MobileConfirmed() bool {
 // Errors: Conflict (flow; a number on record when one was typed), Invalid
 // (field "mobile"; or the SMS could not be queued: opted out, the MSP's
 // daily limit), RateLimited (SendsPerHour codes in the last hour, blocked).
+// Asked for again within DuplicateWindow (a double tap), it sends nothing
+// and returns the code already sent, as SendProof.
 func (s *Service) SendMobileCode(ctx context.Context, f *Flow, keep bool, country, number, ip string) (*Flow, *Proof, error) {
 	if err := s.requireProven(f, PurposeEnrol); err != nil {
 		return nil, nil, err
@@ -104,9 +107,12 @@ func (s *Service) SendMobileCode(ctx context.Context, f *Flow, keep bool, countr
 	now := s.now()
 	st := s.codeSettings(ctx, f.TenantID)
 	row := &proofRow{ID: db.NewID(), TenantID: f.TenantID, Subject: f.Subject, Purpose: purposeMobile, Channel: ChannelSMS,
-		CreatedAt: now, ExpiresAt: now.Add(st.CodeTTL)}
+		FlowID: f.ID, CreatedAt: now, ExpiresAt: now.Add(st.CodeTTL)}
 	var limitErr error
 	err := s.d.DB.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		if err := s.lockSubject(ctx, tx, f.TenantID, f.Subject); err != nil {
+			return err
+		}
 		acc, err := loadAccount(ctx, tx, f.TenantID, f.EndUserID)
 		if err != nil {
 			return err
@@ -132,6 +138,12 @@ func (s *Service) SendMobileCode(ctx context.Context, f *Flow, keep bool, countr
 		a := endUserActor(f.TenantID, acc.Name(), ip)
 		if until, err := blockedUntil(ctx, tx, f.TenantID, f.Subject, now); err != nil || until != nil {
 			limitErr = errBlocked()
+			return err
+		}
+		if dup, err := duplicate(ctx, tx, f, purposeMobile, ChannelSMS, to, now); err != nil || dup != nil {
+			if dup != nil {
+				row = dup
+			}
 			return err
 		}
 		n, err := tx.NewSelect().Model((*proofRow)(nil)).

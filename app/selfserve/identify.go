@@ -163,7 +163,7 @@ func (s *Service) Start(ctx context.Context, tenantID, purpose, typed, ip string
 		if acc != nil {
 			matchedID, why, name, target = acc.ID, acc.Ineligibility(purpose), acc.Name(), acc.Username
 		}
-		f := &Flow{Purpose: purpose, TenantID: tenantID, Subject: subjectOf(tenantID, matchedID, typed), Typed: typed, StartedAt: now}
+		f := &Flow{ID: db.NewID(), Purpose: purpose, TenantID: tenantID, Subject: subjectOf(tenantID, matchedID, typed), Typed: typed, StartedAt: now}
 		if acc != nil && why == "" {
 			f.EndUserID, f.Name = acc.ID, name
 		}

@@ -82,6 +82,7 @@ type proofRow struct {
 	Code           []byte     `bun:"code"`
 	Destination    string     `bun:"destination"`
 	VerificationID string     `bun:"verification_id"`
+	FlowID         string     `bun:"flow_id"`
 	WrongTries     int        `bun:"wrong_tries"`
 	CreatedAt      time.Time  `bun:"created_at"`
 	ExpiresAt      time.Time  `bun:"expires_at"`
@@ -130,6 +131,9 @@ func validChannel(purpose, channel string) bool {
 // notifications), it sends nothing and the proof accepts no code; it answers
 // the same. Audited as selfserve.code_send. The returned flow carries the
 // proof.
+// A code (SMS or email) asked for again by the same flow within
+// DuplicateWindow, while the one sent is unused, untried and unexpired, is
+// not sent again: the flow gets that proof as it is (see duplicate).
 // Errors: Conflict (expired flow), Invalid (channel), RateLimited
 // (SendsPerHour codes and pushes in the last hour: blocked 24 hours; or
 // already blocked).
@@ -149,13 +153,16 @@ func (s *Service) SendProof(ctx context.Context, f *Flow, channel, ip string) (*
 	out := *f
 	out.StartedAt, out.ProvenAt, out.ProvenBy = now, nil, ""
 	row := &proofRow{ID: db.NewID(), TenantID: f.TenantID, Subject: f.Subject, Purpose: f.Purpose, Channel: channel,
-		CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		FlowID: f.ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	p := &Proof{ID: row.ID, Channel: channel, ExpiresAt: row.ExpiresAt}
 	var (
 		limitErr error
 		pushTo   string // end user to send the push to, after the transaction
 	)
 	err := s.d.DB.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+		if err := s.lockSubject(ctx, tx, f.TenantID, f.Subject); err != nil {
+			return err
+		}
 		var acc *account
 		if f.EndUserID != "" {
 			var err error
@@ -171,6 +178,17 @@ func (s *Service) SendProof(ctx context.Context, f *Flow, channel, ip string) (*
 		if until, err := blockedUntil(ctx, tx, f.TenantID, f.Subject, now); err != nil || until != nil {
 			limitErr = errBlocked()
 			return err
+		}
+		if channel == ChannelSMS || channel == ChannelEmail {
+			dup, err := duplicate(ctx, tx, f, f.Purpose, channel, "", now)
+			if err != nil {
+				return err
+			}
+			if dup != nil {
+				row = dup
+				p = &Proof{ID: row.ID, Channel: channel, ExpiresAt: row.ExpiresAt}
+				return nil
+			}
 		}
 		if channel != ChannelTOTP {
 			n, err := tx.NewSelect().Model((*proofRow)(nil)).
@@ -240,6 +258,47 @@ func (s *Service) SendProof(ctx context.Context, f *Flow, channel, ip string) (*
 	}
 	out.ProofID, out.Channel, out.ProofExpiresAt, out.MatchNumber, out.Destination = row.ID, channel, p.ExpiresAt, p.MatchNumber, p.Destination
 	return &out, p, nil
+}
+
+// lockSubject serialises, on PostgreSQL, the transactions that send to one
+// subject, so that two requests at once neither both pass the hourly count
+// nor both miss each other's proof (SQLite's write transactions, begun
+// IMMEDIATE, are serialised already).
+func (s *Service) lockSubject(ctx context.Context, tx *db.Tx, tenantID, subject string) error {
+	if s.d.DB.Dialect != db.Postgres {
+		return nil
+	}
+	if _, err := tx.NewRaw("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "selfserve_send/"+tenantID+"/"+subject).Exec(ctx); err != nil {
+		return fmt.Errorf("selfserve: lock subject: %w", err)
+	}
+	return nil
+}
+
+// duplicate returns the code proof the flow was sent by channel (to
+// destination, when not "") within DuplicateWindow and that is still
+// unused, untried and unexpired, or nil: asked for again (a double tap),
+// the flow gets that proof unchanged rather than a second code, which would
+// make the first to arrive a wrong code and use up a send. Its code's life
+// is not extended.
+func duplicate(ctx context.Context, tx *db.Tx, f *Flow, purpose, channel, destination string, now time.Time) (*proofRow, error) {
+	if f.ID == "" {
+		return nil, nil
+	}
+	row := new(proofRow)
+	q := tx.NewSelect().Model(row).
+		Where("tenant_id = ? AND subject = ? AND flow_id = ? AND purpose = ? AND channel = ?", f.TenantID, f.Subject, f.ID, purpose, channel).
+		Where("created_at > ? AND expires_at > ? AND used_at IS NULL AND wrong_tries = 0", now.Add(-DuplicateWindow), now)
+	if destination != "" {
+		q = q.Where("destination = ?", destination)
+	}
+	err := q.OrderExpr("created_at DESC").Limit(1).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("selfserve: duplicate proof: %w", err)
+	}
+	return row, nil
 }
 
 // send delivers a proof to acc by channel (acc nil: a decoy) and fills the

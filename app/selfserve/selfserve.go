@@ -74,6 +74,11 @@ const (
 	StepLifetime = 10 * time.Minute
 	// EnrolLifetime: after the proof, the enrolment's optional steps.
 	EnrolLifetime = 30 * time.Minute
+	// DuplicateWindow: a code asked for again by the same flow and
+	// channel within this (a double tap, a re-sent form) gets the proof
+	// already sent, unchanged (same code, same expiry), and no second
+	// message; nothing more is counted against SendsPerHour.
+	DuplicateWindow = 15 * time.Second
 )
 
 // Deps are the service's collaborators.
@@ -116,6 +121,9 @@ func (s *Service) PushAvailable() bool { return s.d.Verify != nil && s.d.Devices
 // Flow is one visit's self-serve state. The web layer keeps it in the
 // session (never in the page); services take and return it.
 type Flow struct {
+	// ID names the flow (random; an enrolment's is its link's): a code
+	// asked for twice in it within DuplicateWindow is sent once.
+	ID       string `json:"id,omitempty"`
 	Purpose  string `json:"purpose"`
 	TenantID string `json:"tenant"`
 	// EndUserID is "" in a decoy flow: nothing matched what was typed, or

@@ -233,6 +233,98 @@ func TestProofLocksAndFlowExpires(t *testing.T) {
 	})
 }
 
+// TestDoubleTapSendsOneCode: a code asked for twice at once by one flow
+// (a double tap on a method) is sent once, and counts once; the flow gets
+// the same proof both times, without a longer life. Later, or after a
+// wrong try, a new code goes out.
+func TestDoubleTapSendsOneCode(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, dia db.Dialect) {
+		x := setup(t, dia)
+		ctx := context.Background()
+		ann := x.user(x.cu.ID, "ann", nil)
+		proofs := func() int {
+			n, err := x.env.App.DB.Bun.NewSelect().Table("selfserve_proofs").Count(ctx)
+			require.NoError(t, err)
+			return int(n)
+		}
+		emails := func() int {
+			n, err := x.env.App.DB.Bun.NewSelect().Table("messages").Where("to_addr = ? AND kind = 'selfserve_code'", ann.Email).Count(ctx)
+			require.NoError(t, err)
+			return int(n)
+		}
+		for _, typed := range []string{"ann", "nobody"} {
+			before := proofs()
+			f, err := x.svc.Start(ctx, x.f.Tenant.ID, selfserve.PurposeReset, typed, "")
+			require.NoError(t, err)
+			type sent struct {
+				f   *selfserve.Flow
+				p   *selfserve.Proof
+				err error
+			}
+			ch := make(chan sent, 2)
+			for range 2 {
+				go func() {
+					f2, p, err := x.svc.SendProof(ctx, f, selfserve.ChannelEmail, "")
+					ch <- sent{f2, p, err}
+				}()
+			}
+			a, b := <-ch, <-ch
+			require.NoError(t, a.err)
+			require.NoError(t, b.err)
+			require.Equal(t, a.p.ID, b.p.ID, "%s: one proof for both taps", typed)
+			require.WithinDuration(t, a.p.ExpiresAt, b.p.ExpiresAt, time.Millisecond, "the code's life is not extended (as stored)")
+			require.Equal(t, before+1, proofs(), "%s: one send counted", typed)
+			if typed == "ann" {
+				require.Equal(t, 1, emails(), "one code sent")
+				// The code works in whichever flow the session kept.
+				_, err := x.svc.Prove(ctx, b.f, x.emailCode(ann.Email), "")
+				require.NoError(t, err)
+			}
+
+			// A tap after the window, or after a wrong try, sends anew.
+			x.env.Clock.Set(time.Now().Add(selfserve.DuplicateWindow + time.Second))
+			f3, p3, err := x.svc.SendProof(ctx, f, selfserve.ChannelEmail, "")
+			require.NoError(t, err)
+			require.NotEqual(t, a.p.ID, p3.ID)
+			_, err = x.svc.Prove(ctx, f3, "000001", "")
+			require.Equal(t, apperr.Invalid, apperr.CodeOf(err))
+			_, p4, err := x.svc.SendProof(ctx, f3, selfserve.ChannelEmail, "")
+			require.NoError(t, err)
+			require.NotEqual(t, p3.ID, p4.ID, "a code tried wrong is replaced at once")
+			require.Equal(t, before+3, proofs())
+			x.env.Clock.Set(time.Now())
+		}
+		require.Equal(t, 3, emails())
+
+		// Enrolment: the welcome link opened by both taps, and a double
+		// tap on "text me a code" for the mobile number, send one code each.
+		x.env.Clock.Set(time.Now().Add(time.Minute)) // after the codes above
+		require.NoError(t, x.env.App.Web.Onboarding.DeliverWelcome(ctx, ann.ID, time.Time{}))
+		var msg notify.Message
+		require.NoError(t, x.env.App.DB.Bun.NewSelect().Model(&msg).Where("kind = ?", enduser.WelcomeKind).Limit(1).Scan(ctx))
+		e, err := msg.EmailData(x.env.App.Keys)
+		require.NoError(t, err)
+		tok := regexp.MustCompile(`/welcome/([A-Za-z0-9_-]+)`).FindStringSubmatch(e.ActionURL)[1]
+		en1, err := x.svc.StartEnrolment(ctx, tok)
+		require.NoError(t, err)
+		en2, err := x.svc.StartEnrolment(ctx, tok)
+		require.NoError(t, err)
+		_, p1, err := x.svc.SendProof(ctx, en1.Flow, selfserve.ChannelEmail, "")
+		require.NoError(t, err)
+		f2, p2, err := x.svc.SendProof(ctx, en2.Flow, selfserve.ChannelEmail, "")
+		require.NoError(t, err)
+		require.Equal(t, p1.ID, p2.ID)
+		f2, err = x.svc.Prove(ctx, f2, x.emailCode(ann.Email), "")
+		require.NoError(t, err)
+		_, m1, err := x.svc.SendMobileCode(ctx, f2, true, "", "", "")
+		require.NoError(t, err)
+		_, m2, err := x.svc.SendMobileCode(ctx, f2, true, "", "", "")
+		require.NoError(t, err)
+		require.Equal(t, m1.ID, m2.ID)
+	})
+}
+
 // TestSendsPerHour: a sixth code in an hour blocks the subject's self-serve
 // for a day, the same for an account that does not exist.
 func TestSendsPerHour(t *testing.T) {
@@ -245,9 +337,11 @@ func TestSendsPerHour(t *testing.T) {
 			f, err := x.svc.Start(ctx, x.f.Tenant.ID, selfserve.PurposeReset, typed, "")
 			require.NoError(t, err)
 			for i := 0; i < selfserve.SendsPerHour; i++ {
+				x.env.Clock.Set(time.Now().Add(time.Duration(i) * time.Minute)) // not a double tap
 				_, _, err := x.svc.SendProof(ctx, f, selfserve.ChannelEmail, "")
 				require.NoError(t, err, "%s %d", typed, i)
 			}
+			x.env.Clock.Set(time.Now().Add(selfserve.SendsPerHour * time.Minute))
 			_, _, err = x.svc.SendProof(ctx, f, selfserve.ChannelEmail, "")
 			require.Equal(t, apperr.RateLimited, apperr.CodeOf(err), typed)
 			_, err = x.svc.Start(ctx, x.f.Tenant.ID, selfserve.PurposeReset, typed, "")

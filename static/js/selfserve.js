@@ -7,7 +7,9 @@
  *
  *   data-reveal="#input"   toggle a password input's visibility (aria-pressed, Show/Hide)
  *   data-deadline="ms"     count down to the Unix time in ms ("1:05 left")
- *   button[data-busy]      on submit: disable the button, show its text
+ *   button[data-busy]      on submit: disable the form's buttons, show the text in
+ *                          the button (or its [data-busy-label]); a second submit
+ *                          of the form is dropped
  *   [data-push-subscribe]  (static/js/push.js) on success go to data-next;
  *                          on failure show the page's [data-push-error]
  */
@@ -45,11 +47,30 @@
   document.addEventListener('submit', function (e) {
     var btn = e.submitter;
     if (!btn || !btn.hasAttribute('data-busy') || e.defaultPrevented) return;
-    // After the browser has taken the form's values.
+    var form = e.target;
+    if (form.hasAttribute('data-busy-sent')) { // a second tap before the first answer
+      e.preventDefault();
+      return;
+    }
+    form.setAttribute('data-busy-sent', '');
+    // After the browser has taken the form's values (the submitter's too):
+    // every submit button of the form waits, the tapped one says why.
     setTimeout(function () {
-      btn.disabled = true;
-      btn.textContent = btn.getAttribute('data-busy');
+      var bs = form.querySelectorAll('button[type="submit"], button:not([type])');
+      for (var i = 0; i < bs.length; i++) bs[i].disabled = true;
+      btn.setAttribute('aria-busy', 'true');
+      var label = btn.querySelector('[data-busy-label]') || btn;
+      label.textContent = btn.getAttribute('data-busy');
     }, 0);
+  });
+
+  // Back to a page the browser kept: its buttons work again.
+  window.addEventListener('pageshow', function (e) {
+    if (!e.persisted) return;
+    var forms = document.querySelectorAll('form[data-busy-sent]');
+    for (var i = 0; i < forms.length; i++) forms[i].removeAttribute('data-busy-sent');
+    var bs = document.querySelectorAll('button[aria-busy="true"], form button:disabled');
+    for (var j = 0; j < bs.length; j++) { bs[j].disabled = false; bs[j].removeAttribute('aria-busy'); }
   });
 
   document.addEventListener('latchkey:push-subscribed', function (e) {

@@ -175,3 +175,14 @@ func purposeTitle(p string) string {
 }
 
 func int64s(n int64) string { return strconv.FormatInt(n, 10) }
+
+// busyText is what a method's button says while its request is on the way.
+func busyText(c string) string {
+	switch c {
+	case "sms", "email":
+		return "Sending the code…"
+	case "push":
+		return "Sending the request…"
+	}
+	return "One moment…"
+}

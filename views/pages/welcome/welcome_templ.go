@@ -215,12 +215,12 @@ func Welcome(p Props) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "\" data-busy=\"Sending…\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			if m.Channel == "sms" {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<strong>Text me a code</strong> <span class=\"ss-muted ss-small\">To <span class=\"ss-mono\" data-testid=\"masked-mobile\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<strong data-busy-label>Text me a code</strong> <span class=\"ss-muted ss-small\">To <span class=\"ss-mono\" data-testid=\"masked-mobile\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -238,7 +238,7 @@ func Welcome(p Props) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<strong>Email me a code</strong> <span class=\"ss-muted ss-small\">To <span class=\"ss-mono\" data-testid=\"masked-email\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<strong data-busy-label>Email me a code</strong> <span class=\"ss-muted ss-small\">To <span class=\"ss-mono\" data-testid=\"masked-email\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -366,7 +366,7 @@ func Mobile(p MobileProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "<input type=\"hidden\" name=\"keep\" value=\"1\"> <button class=\"ss-btn ss-primary\" type=\"submit\" data-testid=\"welcome-keep\">Yes, text me a code</button></form><p class=\"ss-muted ss-small\" data-testid=\"welcome-not-mine\">Not your number? For your security it cannot be changed from this link: contact ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "<input type=\"hidden\" name=\"keep\" value=\"1\"> <button class=\"ss-btn ss-primary\" type=\"submit\" data-testid=\"welcome-keep\" data-busy=\"Sending…\">Yes, text me a code</button></form><p class=\"ss-muted ss-small\" data-testid=\"welcome-not-mine\">Not your number? For your security it cannot be changed from this link: contact ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -551,7 +551,7 @@ func mobileForm(p MobileProps) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "</fieldset><button class=\"ss-btn ss-primary\" type=\"submit\" data-testid=\"welcome-save\">Text me a code</button></form>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "</fieldset><button class=\"ss-btn ss-primary\" type=\"submit\" data-testid=\"welcome-save\" data-busy=\"Sending…\">Text me a code</button></form>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
