@@ -217,12 +217,14 @@ func (s *Service) ProveMobile(ctx context.Context, f *Flow, typed, ip string) (*
 			return errProofLocked()
 		case !now.Before(row.ExpiresAt):
 			return apperr.Field("code", "That code has expired. Ask for a new one.")
+		case !sixDigits(typed):
+			return errCodeShape(ChannelSMS)
 		}
 		code, err := s.d.Keys.Decrypt(row.Code, proofAAD(row.TenantID, row.ID))
 		if err != nil {
 			return fmt.Errorf("selfserve: decrypt code: %w", err)
 		}
-		if len(typed) != 6 || subtle.ConstantTimeCompare(code, []byte(typed)) != 1 {
+		if subtle.ConstantTimeCompare(code, []byte(typed)) != 1 {
 			wrongErr, err = s.wrong(ctx, tx, f, row, now, ip)
 			return err
 		}

@@ -456,6 +456,28 @@ func errWrongCode(left int) error {
 	return f.Err()
 }
 
+// sixDigits reports whether typed (spaces removed) has the shape of a code.
+func sixDigits(typed string) bool {
+	if len(typed) != 6 {
+		return false
+	}
+	for _, r := range typed {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// errCodeShape answers what cannot be a code (a slip of the finger, not a
+// guess): it uses no try, for decoys alike.
+func errCodeShape(channel string) error {
+	if channel == ChannelTOTP {
+		return apperr.Field("code", "Enter the 6-digit code shown in your authenticator app (6 numbers).")
+	}
+	return apperr.Field("code", "Enter the 6-digit code from the message we sent (6 numbers).")
+}
+
 func errProofLocked() error {
 	return apperr.New(apperr.RateLimited, "Too many wrong codes. Ask for a new code.")
 }
@@ -467,8 +489,10 @@ func errProofLocked() error {
 // WrongPerDay for the subject block self-serve for 24 hours and alert the
 // MSP's admins). A decoy's proof takes no code. An enrolment's proof uses
 // up the welcome link.
+// Input that is not six digits is refused without using a try.
 // Errors: Conflict (expired flow or no proof), Invalid with Fields["code"]
-// (wrong or expired code), RateLimited (locked proof, blocked subject).
+// (not six digits, wrong or expired code), RateLimited (locked proof,
+// blocked subject).
 func (s *Service) Prove(ctx context.Context, f *Flow, typed, ip string) (*Flow, error) {
 	now := s.now()
 	if f == nil || f.ProofID == "" || f.Expired(now) {
@@ -497,6 +521,8 @@ func (s *Service) Prove(ctx context.Context, f *Flow, typed, ip string) (*Flow, 
 			return errProofLocked()
 		case !now.Before(row.ExpiresAt):
 			return apperr.Field("code", "That code has expired. Ask for a new one.")
+		case !sixDigits(typed):
+			return errCodeShape(row.Channel)
 		}
 		ok, err := s.check(ctx, tx, row, typed, now)
 		if err != nil {

@@ -2,6 +2,7 @@ package selfserve_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -199,8 +200,20 @@ func TestProofLocksAndFlowExpires(t *testing.T) {
 		if code == wrong {
 			wrong = "111111"
 		}
+		// What is not six digits is a slip, not a try: it says so, and
+		// the five tries remain.
+		for _, typed := range []string{"12345", "1234567", "12a456", "", "12 34 5"} {
+			_, err = x.svc.Prove(ctx, f, typed, "")
+			require.Equal(t, apperr.Invalid, apperr.CodeOf(err), typed)
+			require.Contains(t, apperr.FieldsOf(err)["code"], "Enter the 6-digit code", typed)
+		}
 		for i := 1; i < selfserve.WrongPerProof; i++ {
 			_, err = x.svc.Prove(ctx, f, wrong, "")
+			want := fmt.Sprintf("%d tries left", selfserve.WrongPerProof-i)
+			if selfserve.WrongPerProof-i == 1 {
+				want = "1 try left"
+			}
+			require.Contains(t, apperr.FieldsOf(err)["code"], want)
 			require.Equal(t, apperr.Invalid, apperr.CodeOf(err))
 			require.Contains(t, apperr.FieldsOf(err)["code"], "left")
 		}
@@ -322,6 +335,12 @@ func TestDoubleTapSendsOneCode(t *testing.T) {
 		_, m2, err := x.svc.SendMobileCode(ctx, f2, true, "", "", "")
 		require.NoError(t, err)
 		require.Equal(t, m1.ID, m2.ID)
+		f2.ProofID = m1.ID
+		_, err = x.svc.ProveMobile(ctx, f2, "12345", "")
+		require.Contains(t, apperr.FieldsOf(err)["code"], "Enter the 6-digit code", "not a try")
+		var tries int
+		require.NoError(t, x.env.App.DB.Bun.NewSelect().Table("selfserve_proofs").Column("wrong_tries").Where("id = ?", m1.ID).Scan(ctx, &tries))
+		require.Zero(t, tries)
 	})
 }
 
