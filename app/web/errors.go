@@ -9,8 +9,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/app/apperr"
+	"github.com/latchkey/latchkey/app/tenant"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/views/pages/errpage"
+	ssv "github.com/latchkey/latchkey/views/pages/selfserve"
 )
 
 // statusOf maps an application error code to an HTTP status.
@@ -71,6 +73,19 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if status == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", "5")
 	}
+	if selfServePage(c.Request().URL.Path) && c.Request().Header.Get("HX-Request") != "true" && c.Request().Method != http.MethodHead {
+		// An end user's page: the MSP's layout, plain words, the self-serve
+		// start; never the technicians' sign-in (an unknown address under
+		// /self-serve meets the technicians' routes' sign-in check: 404).
+		if status == http.StatusUnauthorized {
+			status, msg = http.StatusNotFound, "There is nothing at this address."
+		}
+		if rerr := s.selfServeError(c, status, msg); rerr != nil {
+			s.Log.ErrorContext(c.Request().Context(), "render error page", "err", rerr)
+			_ = c.String(status, msg)
+		}
+		return
+	}
 	if status == http.StatusUnauthorized {
 		if c.Request().Header.Get("HX-Request") == "true" {
 			c.Response().Header().Set("HX-Redirect", "/signin")
@@ -107,4 +122,30 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.Log.ErrorContext(c.Request().Context(), "render error page", "err", rerr)
 		_ = c.String(status, msg)
 	}
+}
+
+// selfServeError renders an error on an end user's page in the self-serve
+// layout.
+func (s *Server) selfServeError(c echo.Context, status int, msg string) error {
+	h := &selfServeHandler{s}
+	var t *tenant.Tenant
+	if status != http.StatusServiceUnavailable {
+		t, _ = h.tenant(c, h.flow(c))
+	}
+	mp := ssv.MessageProps{Title: "Something went wrong", Message: msg, TestID: "ss-error", Restart: true}
+	switch {
+	case status == http.StatusNotFound:
+		mp.Title = "Not found"
+	case status == http.StatusTooManyRequests:
+		mp.Title, mp.Restart = "Please wait", false
+	case status < 500:
+		mp.Title = "Sorry, that did not work"
+	}
+	if status >= 500 && status != http.StatusServiceUnavailable {
+		mp.Message = "Something went wrong on our side. Nothing was changed. Try again in a moment."
+	}
+	if t != nil {
+		mp.MSP, mp.Support = t.DisplayName(), supportContact(t.SupportEmail, t.Phone)
+	}
+	return h.render(c, status, t, mp.Title, ssv.Message(mp))
 }

@@ -173,6 +173,9 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			got = c.FormValue("_csrf")
 		}
 		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+			if selfServePage(req.URL.Path) {
+				return s.selfServeFormExpired(c)
+			}
 			return &apperr.Error{Code: apperr.Forbidden, Message: "Your form expired or came from somewhere else. Reload the page and try again."}
 		}
 		return next(c)

@@ -97,6 +97,7 @@ func (s *Server) routes() {
 	app.GET("/self-serve/account", ss.showAccount)
 	app.POST("/self-serve/account/unlock", ss.unlock)
 	app.GET("/self-serve/result", ss.showResult)
+	app.GET("/self-serve/expired", ss.showExpired)
 	app.GET("/self-serve/enrol/mobile", welcome.showMobile)
 	app.POST("/self-serve/enrol/mobile", welcome.saveMobile)
 	app.GET("/self-serve/enrol/mobile/code", welcome.showMobileCode)

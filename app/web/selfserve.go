@@ -163,6 +163,56 @@ func (h *selfServeHandler) expired(c echo.Context) error {
 	return h.stop(c, t, apperr.New(apperr.Conflict, "This page has expired (each step works for 10 minutes). Start again."))
 }
 
+// selfServePage reports whether path is one of the end users' pages
+// (self-serve, the welcome link), which answer in the MSP's self-serve
+// layout and never send an end user to the technicians' sign-in. The push
+// subscription endpoint is script's, not a page.
+func selfServePage(path string) bool {
+	if path == "/self-serve/push/subscription" || path == "/self-serve/push/key" {
+		return false
+	}
+	return path == "/self-serve" || strings.HasPrefix(path, "/self-serve/") || strings.HasPrefix(path, "/welcome/")
+}
+
+// selfServeFormExpired answers an end user's form whose session (and so
+// CSRF token) is gone: a redirect to a page that says so and offers the
+// right start, so that reloading it does not post again. A welcome link's
+// form goes back to the link (which says why, or that it no longer works);
+// an approval's to the approval page.
+func (s *Server) selfServeFormExpired(c echo.Context) error {
+	p := c.Request().URL.Path
+	to := "/self-serve/expired"
+	switch {
+	case strings.HasPrefix(p, "/welcome/"):
+		to = p + "?expired=1"
+	case strings.HasPrefix(p, "/self-serve/verify/"):
+		to = p
+	case strings.HasPrefix(p, "/self-serve/enrol/"):
+		to = "/self-serve/expired?step=enrol"
+	}
+	if c.Request().Header.Get("HX-Request") == "true" {
+		c.Response().Header().Set("HX-Redirect", to)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// showExpired is the page of a form that expired (selfServeFormExpired).
+func (h *selfServeHandler) showExpired(c echo.Context) error {
+	t, _ := h.tenant(c, nil)
+	mp := ssv.MessageProps{Title: "This page has expired", TestID: "ss-expired", Restart: true,
+		Message: "For your security, a page stops working after a few minutes, or when your browser forgets it. Nothing was changed."}
+	if c.QueryParam("step") == "enrol" {
+		mp.Message = "For your security, a page stops working after a few minutes, or when your browser forgets it. " +
+			"What you already confirmed is saved. To set up more, ask your IT provider for a new welcome email."
+		mp.RestartLabel = "Go to password help"
+	}
+	if t != nil {
+		mp.MSP, mp.Support = t.DisplayName(), supportContact(t.SupportEmail, t.Phone)
+	}
+	return h.render(c, http.StatusOK, t, mp.Title, ssv.Message(mp))
+}
+
 // next is where a proven flow goes.
 func next(f *selfserve.Flow) string {
 	switch f.Purpose {

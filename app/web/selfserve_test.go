@@ -400,3 +400,62 @@ func TestResetPanel(t *testing.T) {
 		_ = audit.ResultOK
 	})
 }
+
+// TestSelfServeFormExpired: an end user's form posted without its session
+// (the cookie lost, the page open too long) gets a redirect to a page in
+// the MSP's self-serve layout that says so plainly and starts again at the
+// right place; reloading that page does not post again. Other errors on
+// self-serve pages keep the self-serve layout too.
+func TestSelfServeFormExpired(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		cu := impCustomer(t, env, f.Tenant.ID, "Globex")
+		ann := ssEndUser(t, env, f.Tenant.ID, cu.ID, "ann", nil)
+		lost := env.Client() // a browser that lost the session cookie
+
+		requireSelfServePage := func(res *apptest.Response) {
+			t.Helper()
+			require.Contains(t, res.Body, testid("ss-brand"))
+			require.Contains(t, res.Body, "Acme IT")
+			require.NotContains(t, res.Body, "/signin")
+			require.NotContains(t, res.Body, "Forbidden")
+		}
+		for _, path := range []string{"/self-serve/identify", "/self-serve/code", "/self-serve/password"} {
+			res := lost.PostForm(path, url.Values{"_csrf": {"gone"}, "identity": {"ann"}})
+			require.Equal(t, http.StatusSeeOther, res.StatusCode, path)
+			require.Equal(t, "/self-serve/expired", res.Header.Get("Location"), path)
+		}
+		res := lost.Get("/self-serve/expired")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		requireSelfServePage(res)
+		require.Contains(t, res.Body, testid("ss-expired"))
+		require.Contains(t, res.Body, "Nothing was changed.")
+		require.Regexp(t, `<a class="ss-btn" href="/self-serve" data-testid="ss-restart">Start again</a>`, res.Body)
+
+		res = lost.PostForm("/self-serve/enrol/mobile", url.Values{"_csrf": {"gone"}})
+		require.Equal(t, "/self-serve/expired?step=enrol", res.Header.Get("Location"))
+		require.Contains(t, lost.Get("/self-serve/expired?step=enrol").Body, "What you already confirmed is saved.")
+
+		// htmx (the live password check): a redirect htmx follows.
+		res = lost.PostForm("/self-serve/password/check", url.Values{"_csrf": {"gone"}}, "HX-Request", "true")
+		require.Equal(t, "/self-serve/expired", res.Header.Get("HX-Redirect"))
+
+		// The welcome link's form goes back to the link, which says why.
+		link := welLink(t, env, ann)
+		res = lost.PostForm(link, url.Values{"_csrf": {"gone"}, "channel": {"sms"}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		require.Equal(t, link+"?expired=1", res.Header.Get("Location"))
+		res = lost.Get(link + "?expired=1")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, testid("welcome-error"))
+		require.Contains(t, res.Body, "nothing was sent")
+		require.Zero(t, ssMessages(t, env, ann.Mobile))
+
+		// Another error on a self-serve page: the self-serve layout.
+		res = lost.Get("/self-serve/nowhere")
+		require.Equal(t, http.StatusNotFound, res.StatusCode)
+		requireSelfServePage(res)
+		require.Contains(t, res.Body, testid("ss-error"))
+	})
+}

@@ -194,7 +194,11 @@ func (h *welcomeHandler) showWelcome(c echo.Context) error {
 	if err != nil {
 		return h.landingError(c, err)
 	}
-	return h.ss().render(c, http.StatusOK, e.Tenant, "Welcome", welcomev.Welcome(h.landingProps(c, e)))
+	p := h.landingProps(c, e)
+	if c.QueryParam("expired") != "" {
+		p.Error = "That page had expired, so nothing was sent. Choose again how to get your code."
+	}
+	return h.ss().render(c, http.StatusOK, e.Tenant, "Welcome", welcomev.Welcome(p))
 }
 
 // sendCode sends the first code by the chosen channel and goes to the

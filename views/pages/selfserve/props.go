@@ -129,6 +129,10 @@ type MessageProps struct {
 	MSP     string
 	TestID  string
 	Restart bool // offer "start again"
+	// RestartURL and RestartLabel: where "start again" goes and what it
+	// says (default: the self-serve start, "Start again").
+	RestartURL   string
+	RestartLabel string
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -185,4 +189,11 @@ func busyText(c string) string {
 		return "Sending the request…"
 	}
 	return "One moment…"
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
