@@ -400,3 +400,50 @@ func TestBrowserSelfServeDoubleTap(t *testing.T) {
 	require.Contains(t, busy, `{"sms":true,"email":true,"aria":"true","text":"Sending the code…`)
 	require.Contains(t, busy, "tapped", "the second tap came before the answer")
 }
+
+// TestBrowserSelfServeBack presses Back after refused forms: after a wrong
+// code then the right one, Back from the password page lands on a real page
+// (not Chrome's "Confirm Form Resubmission"); after a refused password then
+// a good one, Back from "Your password is changed" too, and does not run
+// the reset again.
+func TestBrowserSelfServeBack(t *testing.T) {
+	t.Parallel()
+	s := newSelfServeE2E(t)
+	p := s.phone(t)
+	realPage := func() string {
+		t.Helper()
+		p.wait(tid("ss-brand"))
+		loc := p.location()
+		require.True(t, strings.HasPrefix(loc, "/self-serve"), loc)
+		return loc
+	}
+	since := time.Now()
+	s.identify(t, p, "reset", "asmith", "sms")
+	good := s.code(t, s.ann.Mobile, since)
+	bad := "000000"
+	if good == bad {
+		bad = "111111"
+	}
+	enterCode(p, bad)
+	p.wait(tid("error-code"))
+	require.Contains(t, p.text(tid("error-code")), "4 tries left")
+	enterCode(p, good)
+	p.wait(tid("ss-password-form"))
+	p.do(chromedp.NavigateBack())
+	require.Equal(t, "/self-serve/password", realPage(), "the code step is done: on to the password")
+	p.wait(tid("ss-password-form"))
+
+	p.fill(tid("ss-password"), "short")
+	p.click(tid("ss-password-submit"))
+	p.wait(tid("error-password"))
+	const pw = "Tide-Maple-Orbit-Lantern5"
+	choosePassword(p, pw)
+	p.wait(tid("ss-done"))
+	p.do(chromedp.NavigateBack())
+	realPage()
+	p.wait(tid("ss-expired")) // the flow ended with the change: start again
+	s.requireBind(t, pw)
+	n, err := s.env.App.DB.Bun.NewSelect().Table("audit_events").Where("action = 'enduser.password_reset' AND target_id = ?", s.ann.ID).Count(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "one reset")
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey/latchkey/app/apperr"
+	"github.com/latchkey/latchkey/app/credential"
 	"github.com/latchkey/latchkey/app/device"
 	"github.com/latchkey/latchkey/app/password"
 	"github.com/latchkey/latchkey/app/selfserve"
@@ -79,6 +80,52 @@ func (h *selfServeHandler) proven(c echo.Context, f *selfserve.Flow) error {
 	}
 	h.setFlow(c, f)
 	return nil
+}
+
+// sessSelfServeForm holds the answer to a refused self-serve form until its
+// page shows it (see refused).
+const sessSelfServeForm = "selfserve_form"
+
+// formAnswer is a refused form's answer: the page's status, its error, and
+// what to put back in the form. Secrets (codes, passwords) are never kept.
+type formAnswer struct {
+	Page   string            `json:"page"` // a hash of the page's path
+	Status int               `json:"status"`
+	Error  string            `json:"error,omitempty"`
+	Locked bool              `json:"locked,omitempty"`
+	Values map[string]string `json:"values,omitempty"`
+}
+
+func pageKey(path string) string { return credential.HashToken("selfserve page " + path) }
+
+// refused answers a refused form with a redirect to its page, which then
+// shows the answer once (post/redirect/get): Back and reload never land on
+// a POST's response ("Confirm Form Resubmission"), and every page in the
+// history is one that can be shown again.
+func (h *selfServeHandler) refused(c echo.Context, page string, a formAnswer) error {
+	a.Page = pageKey(page)
+	if a.Status == 0 {
+		a.Status = http.StatusUnprocessableEntity
+	}
+	b, _ := json.Marshal(a)
+	h.s.Sessions.Put(c.Request().Context(), sessSelfServeForm, string(b))
+	return c.Redirect(http.StatusSeeOther, page)
+}
+
+// answer returns, and forgets, the answer kept by refused for this page;
+// else an answer with status 200 and nothing to show.
+func (h *selfServeHandler) answer(c echo.Context) formAnswer {
+	ctx := c.Request().Context()
+	raw := h.s.Sessions.GetString(ctx, sessSelfServeForm)
+	if raw == "" {
+		return formAnswer{Status: http.StatusOK}
+	}
+	var a formAnswer
+	if err := json.Unmarshal([]byte(raw), &a); err != nil || a.Page != pageKey(c.Request().URL.Path) {
+		return formAnswer{Status: http.StatusOK}
+	}
+	h.s.Sessions.Remove(ctx, sessSelfServeForm)
+	return a
 }
 
 const ctxSelfServeTenant = "latchkey.selfservetenant"
@@ -245,7 +292,9 @@ func (h *selfServeHandler) showIdentify(c echo.Context) error {
 	if strings.HasSuffix(c.Path(), "/unlock") {
 		purpose = selfserve.PurposeUnlock
 	}
-	return h.render(c, http.StatusOK, t, "Who are you?", ssv.Identify(ssv.IdentifyProps{CSRF: h.s.csrfToken(c), Purpose: purpose}))
+	a := h.answer(c)
+	return h.render(c, a.Status, t, "Who are you?", ssv.Identify(ssv.IdentifyProps{CSRF: h.s.csrfToken(c), Purpose: purpose,
+		Typed: a.Values["identity"], Error: a.Error}))
 }
 
 // identify starts a flow. Whether or not an account matches, the answer is
@@ -261,8 +310,11 @@ func (h *selfServeHandler) identify(c echo.Context) error {
 	switch apperr.CodeOf(err) {
 	case "":
 	case apperr.Invalid:
-		return h.render(c, http.StatusUnprocessableEntity, t, "Who are you?", ssv.Identify(ssv.IdentifyProps{
-			CSRF: h.s.csrfToken(c), Purpose: purpose, Typed: typed, Error: fieldsOrMessage(err, "identity")["identity"]}))
+		page := "/self-serve/reset"
+		if purpose == selfserve.PurposeUnlock {
+			page = "/self-serve/unlock"
+		}
+		return h.refused(c, page, formAnswer{Error: fieldsOrMessage(err, "identity")["identity"], Values: map[string]string{"identity": typed}})
 	case apperr.Conflict:
 		return h.render(c, http.StatusConflict, t, "Password help", ssv.Start(ssv.StartProps{MSP: t.DisplayName(),
 			Support: supportContact(t.SupportEmail, t.Phone), Off: true}))
@@ -297,11 +349,16 @@ func (h *selfServeHandler) showMethods(c echo.Context) error {
 	if err != nil {
 		return h.stop(c, nil, err)
 	}
+	if f.Proven() { // Back after the proof: the step is done
+		return c.Redirect(http.StatusSeeOther, next(f))
+	}
 	p, err := h.methodsProps(c, t, f)
 	if err != nil {
 		return h.stop(c, t, err)
 	}
-	return h.render(c, http.StatusOK, t, "Prove it is you", ssv.Methods(p))
+	a := h.answer(c)
+	p.Message = a.Error
+	return h.render(c, a.Status, t, "Prove it is you", ssv.Methods(p))
 }
 
 // sendProof sends the chosen proof, after at least sendFloor (whether or
@@ -321,12 +378,7 @@ func (h *selfServeHandler) sendProof(c echo.Context) error {
 		pad(start, sendFloor)
 	}
 	if apperr.CodeOf(err) == apperr.Invalid {
-		p, perr := h.methodsProps(c, t, f)
-		if perr != nil {
-			return h.stop(c, t, perr)
-		}
-		p.Message = apperr.MessageOf(err)
-		return h.render(c, http.StatusUnprocessableEntity, t, "Prove it is you", ssv.Methods(p))
+		return h.refused(c, "/self-serve/prove", formAnswer{Error: apperr.MessageOf(err)})
 	}
 	if err != nil {
 		return h.stop(c, t, err)
@@ -353,7 +405,10 @@ func (h *selfServeHandler) showCode(c echo.Context) error {
 	if err != nil {
 		return h.stop(c, nil, err)
 	}
-	return h.render(c, http.StatusOK, t, "Enter the code", ssv.Code(h.codeProps(c, t, f, "/self-serve/code", "/self-serve/prove")))
+	if f.Proven() { // Back after the proof: the step is done
+		return c.Redirect(http.StatusSeeOther, next(f))
+	}
+	return h.showCodePage(c, t, h.codeProps(c, t, f, "/self-serve/code", "/self-serve/prove"))
 }
 
 func (h *selfServeHandler) checkCode(c echo.Context) error {
@@ -367,7 +422,7 @@ func (h *selfServeHandler) checkCode(c echo.Context) error {
 	}
 	nf, err := h.s.SelfServe.Prove(c.Request().Context(), f, c.FormValue("code"), c.RealIP())
 	if err != nil {
-		return h.codeError(c, t, f, err, "/self-serve/code", "/self-serve/prove")
+		return h.codeError(c, t, err, "/self-serve/code")
 	}
 	if err := h.proven(c, nf); err != nil {
 		return err
@@ -375,17 +430,22 @@ func (h *selfServeHandler) checkCode(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, next(nf))
 }
 
-// codeError answers a wrong, expired or locked code on the code page.
-func (h *selfServeHandler) codeError(c echo.Context, t *tenant.Tenant, f *selfserve.Flow, err error, action, again string) error {
+// showCodePage renders a code page (p.Action is also its address), with
+// the answer to the last code typed.
+func (h *selfServeHandler) showCodePage(c echo.Context, t *tenant.Tenant, p ssv.CodeProps) error {
+	a := h.answer(c)
+	p.Error, p.Locked = a.Error, a.Locked
+	return h.render(c, a.Status, t, "Enter the code", ssv.Code(p))
+}
+
+// codeError answers a wrong, expired or locked code on the code page at
+// page (a GET of the form's own address).
+func (h *selfServeHandler) codeError(c echo.Context, t *tenant.Tenant, err error, page string) error {
 	switch apperr.CodeOf(err) {
 	case apperr.Invalid:
-		p := h.codeProps(c, t, f, action, again)
-		p.Error = fieldsOrMessage(err, "code")["code"]
-		return h.render(c, http.StatusUnprocessableEntity, t, "Enter the code", ssv.Code(p))
+		return h.refused(c, page, formAnswer{Error: fieldsOrMessage(err, "code")["code"]})
 	case apperr.RateLimited:
-		p := h.codeProps(c, t, f, action, again)
-		p.Error, p.Locked = apperr.MessageOf(err), true
-		return h.render(c, http.StatusTooManyRequests, t, "Enter the code", ssv.Code(p))
+		return h.refused(c, page, formAnswer{Status: http.StatusTooManyRequests, Error: apperr.MessageOf(err), Locked: true})
 	}
 	return h.stop(c, t, err)
 }
@@ -450,7 +510,9 @@ func (h *selfServeHandler) showPassword(c echo.Context) error {
 	if err != nil {
 		return h.stop(c, t, err)
 	}
-	return h.render(c, http.StatusOK, t, "New password", ssv.Password(p))
+	a := h.answer(c)
+	p.Error = a.Error
+	return h.render(c, a.Status, t, "New password", ssv.Password(p))
 }
 
 // checkPassword is the live check under the field (htmx, as one types).
@@ -520,12 +582,7 @@ func (h *selfServeHandler) resetPassword(c echo.Context) error {
 	}
 	nf, _, err := h.s.SelfServe.ResetPassword(c.Request().Context(), f, c.FormValue("password"), c.RealIP())
 	if apperr.CodeOf(err) == apperr.Invalid {
-		p, _, perr := h.passwordProps(c, f)
-		if perr != nil {
-			return h.stop(c, t, perr)
-		}
-		p.Error = fieldsOrMessage(err, "password")["password"]
-		return h.render(c, http.StatusUnprocessableEntity, t, "New password", ssv.Password(p))
+		return h.refused(c, "/self-serve/password", formAnswer{Error: fieldsOrMessage(err, "password")["password"]})
 	}
 	if err != nil {
 		return h.stop(c, t, err)

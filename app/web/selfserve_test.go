@@ -89,6 +89,16 @@ var csrfValue = regexp.MustCompile(`(value="|&#34;X-CSRF-Token&#34;:&#34;|"X-CSR
 
 func shape(body string) string { return csrfValue.ReplaceAllString(body, "${1}TOKEN") }
 
+// ssPost posts a self-serve form and, when it is refused (a redirect back to
+// its own page, which then shows why), follows the redirect.
+func ssPost(c *apptest.Client, path string, values url.Values, headers ...string) *apptest.Response {
+	res := c.PostForm(path, values, headers...)
+	if res.StatusCode == http.StatusSeeOther && res.Header.Get("Location") == path {
+		return c.Get(path)
+	}
+	return res
+}
+
 // ssStart identifies as typed and returns the response.
 func ssStart(c *apptest.Client, purpose, typed string) *apptest.Response {
 	c.Get("/self-serve/" + purpose)
@@ -162,14 +172,14 @@ func TestSelfServeEnumeration(t *testing.T) {
 			v.status = append(v.status, res.StatusCode)
 			v.pages = append(v.pages, shape(res.Body))
 			start = time.Now()
-			res = c.PostForm("/self-serve/prove", url.Values{"channel": {"sms"}})
+			res = ssPost(c, "/self-serve/prove", url.Values{"channel": {"sms"}})
 			v.sendMS = time.Since(start)
 			v.status = append(v.status, res.StatusCode)
 			v.pages = append(v.pages, res.Header.Get("Location")+"|"+res.Body)
 			res = c.Get("/self-serve/code")
 			v.status = append(v.status, res.StatusCode)
 			v.pages = append(v.pages, shape(res.Body))
-			res = c.PostForm("/self-serve/code", url.Values{"code": {"123456"}})
+			res = ssPost(c, "/self-serve/code", url.Values{"code": {"123456"}})
 			v.status = append(v.status, res.StatusCode)
 			v.pages = append(v.pages, shape(res.Body))
 			return v
@@ -222,8 +232,8 @@ func TestSelfServeEnumeration(t *testing.T) {
 func ssProve(t *testing.T, env *apptest.Env, c *apptest.Client, purpose string, u *enduser.EndUser) {
 	t.Helper()
 	require.Equal(t, http.StatusSeeOther, ssStart(c, purpose, u.Username).StatusCode)
-	require.Equal(t, http.StatusSeeOther, c.PostForm("/self-serve/prove", url.Values{"channel": {"sms"}}).StatusCode)
-	res := c.PostForm("/self-serve/code", url.Values{"code": {ssCode(t, env, u.Mobile)}})
+	require.Equal(t, http.StatusSeeOther, ssPost(c, "/self-serve/prove", url.Values{"channel": {"sms"}}).StatusCode)
+	res := ssPost(c, "/self-serve/code", url.Values{"code": {ssCode(t, env, u.Mobile)}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 }
 
@@ -238,24 +248,24 @@ func TestSelfServeProofThenPassword(t *testing.T) {
 
 		// Five wrong codes lock the proof (429); a new code works.
 		require.Equal(t, http.StatusSeeOther, ssStart(c, "reset", "ANN@globex.example").StatusCode, "email, any case")
-		require.Equal(t, http.StatusSeeOther, c.PostForm("/self-serve/prove", url.Values{"channel": {"email"}}).StatusCode)
+		require.Equal(t, http.StatusSeeOther, ssPost(c, "/self-serve/prove", url.Values{"channel": {"email"}}).StatusCode)
 		good := ssCode(t, env, ann.Email)
 		bad := "000000"
 		if good == bad {
 			bad = "111111"
 		}
 		for i := 1; i <= 4; i++ {
-			res := c.PostForm("/self-serve/code", url.Values{"code": {bad}})
+			res := ssPost(c, "/self-serve/code", url.Values{"code": {bad}})
 			require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 			require.Contains(t, res.Body, testid("error-code"))
 		}
-		res := c.PostForm("/self-serve/code", url.Values{"code": {bad}})
+		res := ssPost(c, "/self-serve/code", url.Values{"code": {bad}})
 		require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
 		require.Contains(t, res.Body, testid("ss-locked"))
-		res = c.PostForm("/self-serve/code", url.Values{"code": {good}})
+		res = ssPost(c, "/self-serve/code", url.Values{"code": {good}})
 		require.Equal(t, http.StatusTooManyRequests, res.StatusCode, "a locked proof takes no code, not even the right one")
-		require.Equal(t, http.StatusSeeOther, c.PostForm("/self-serve/prove", url.Values{"channel": {"sms"}}).StatusCode)
-		res = c.PostForm("/self-serve/code", url.Values{"code": {ssCode(t, env, ann.Mobile)}})
+		require.Equal(t, http.StatusSeeOther, ssPost(c, "/self-serve/prove", url.Values{"channel": {"sms"}}).StatusCode)
+		res = ssPost(c, "/self-serve/code", url.Values{"code": {ssCode(t, env, ann.Mobile)}})
 		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 		require.Equal(t, "/self-serve/password", res.Header.Get("Location"))
 
@@ -285,17 +295,17 @@ func TestSelfServeProofThenPassword(t *testing.T) {
 
 		// A weak password is refused here; a good one goes to the directory,
 		// which this customer does not have: a plain answer.
-		res = c.PostForm("/self-serve/password", url.Values{"password": {"short"}})
+		res = ssPost(c, "/self-serve/password", url.Values{"password": {"short"}})
 		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 		require.Contains(t, res.Body, testid("error-password"))
-		res = c.PostForm("/self-serve/password", url.Values{"password": {"Maple-Orbit-Sandy7"}})
+		res = ssPost(c, "/self-serve/password", url.Values{"password": {"Maple-Orbit-Sandy7"}})
 		require.Equal(t, http.StatusConflict, res.StatusCode)
 		require.Contains(t, res.Body, "cannot be changed from here right now")
 
 		// Another visitor without the proof gets nowhere.
 		other := env.Client()
 		require.Equal(t, http.StatusConflict, other.Get("/self-serve/password").StatusCode)
-		require.Equal(t, http.StatusConflict, other.PostForm("/self-serve/password", url.Values{"password": {"Maple-Orbit-Sandy7"}}).StatusCode)
+		require.Equal(t, http.StatusConflict, ssPost(other, "/self-serve/password", url.Values{"password": {"Maple-Orbit-Sandy7"}}).StatusCode)
 
 		// Each step works for 10 minutes.
 		env.Clock.Set(time.Now().Add(selfserve.StepLifetime + time.Minute))
@@ -317,9 +327,9 @@ func TestSelfServeWrongCodesBlock(t *testing.T) {
 		wrong := 0
 		for round := 0; round < 2; round++ {
 			require.Equal(t, http.StatusSeeOther, ssStart(c, "unlock", "ann").StatusCode)
-			require.Equal(t, http.StatusSeeOther, c.PostForm("/self-serve/prove", url.Values{"channel": {"totp"}}).StatusCode)
+			require.Equal(t, http.StatusSeeOther, ssPost(c, "/self-serve/prove", url.Values{"channel": {"totp"}}).StatusCode)
 			for i := 0; i < selfserve.WrongPerProof; i++ {
-				res := c.PostForm("/self-serve/code", url.Values{"code": {"000000"}})
+				res := ssPost(c, "/self-serve/code", url.Values{"code": {"000000"}})
 				wrong++
 				if wrong < selfserve.WrongPerDay {
 					require.Contains(t, []int{http.StatusUnprocessableEntity, http.StatusTooManyRequests}, res.StatusCode)
@@ -457,5 +467,63 @@ func TestSelfServeFormExpired(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, res.StatusCode)
 		requireSelfServePage(res)
 		require.Contains(t, res.Body, testid("ss-error"))
+	})
+}
+
+// TestSelfServeRefusedFormsRedirect: a refused self-serve form redirects to
+// its own page, which shows why once (post/redirect/get), so that Back and
+// reload never meet a POST's response; Back to a step already done goes on
+// to the next.
+func TestSelfServeRefusedFormsRedirect(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		cu := impCustomer(t, env, f.Tenant.ID, "Globex")
+		ann := ssEndUser(t, env, f.Tenant.ID, cu.ID, "ann", nil)
+		c := env.Client()
+
+		c.Get("/self-serve/reset")
+		res := c.PostForm("/self-serve/identify", url.Values{"purpose": {"reset"}, "identity": {" "}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		require.Equal(t, "/self-serve/reset", res.Header.Get("Location"))
+		res = c.Get("/self-serve/reset")
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+		require.Contains(t, res.Body, testid("error-identity"))
+		res = c.Get("/self-serve/reset")
+		require.Equal(t, http.StatusOK, res.StatusCode, "shown once")
+		require.NotContains(t, res.Body, testid("error-identity"))
+
+		require.Equal(t, http.StatusSeeOther, ssStart(c, "reset", "ann").StatusCode)
+		require.Equal(t, http.StatusSeeOther, c.PostForm("/self-serve/prove", url.Values{"channel": {"sms"}}).StatusCode)
+		good := ssCode(t, env, ann.Mobile)
+		bad := "000000"
+		if good == bad {
+			bad = "111111"
+		}
+		res = c.PostForm("/self-serve/code", url.Values{"code": {bad}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		require.Equal(t, "/self-serve/code", res.Header.Get("Location"))
+		res = c.Get("/self-serve/code")
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+		require.Contains(t, res.Body, "4 tries left")
+		require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+		require.NotContains(t, res.Body, bad, "the code typed is not kept")
+		res = c.PostForm("/self-serve/code", url.Values{"code": {good}})
+		require.Equal(t, "/self-serve/password", res.Header.Get("Location"))
+
+		// Back from the password page: the code page, done, goes on.
+		res = c.Get("/self-serve/code")
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		require.Equal(t, "/self-serve/password", res.Header.Get("Location"))
+		res = c.Get("/self-serve/prove")
+		require.Equal(t, "/self-serve/password", res.Header.Get("Location"))
+
+		res = c.PostForm("/self-serve/password", url.Values{"password": {"short"}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		require.Equal(t, "/self-serve/password", res.Header.Get("Location"))
+		res = c.Get("/self-serve/password")
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+		require.Contains(t, res.Body, testid("error-password"))
+		require.NotContains(t, res.Body, "short")
 	})
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/selfserve"
 	"github.com/latchkey/latchkey/app/tenant"
-	ssv "github.com/latchkey/latchkey/views/pages/selfserve"
 	welcomev "github.com/latchkey/latchkey/views/pages/welcome"
 )
 
@@ -195,10 +194,12 @@ func (h *welcomeHandler) showWelcome(c echo.Context) error {
 		return h.landingError(c, err)
 	}
 	p := h.landingProps(c, e)
+	a := h.ss().answer(c)
+	p.Error = a.Error
 	if c.QueryParam("expired") != "" {
 		p.Error = "That page had expired, so nothing was sent. Choose again how to get your code."
 	}
-	return h.ss().render(c, http.StatusOK, e.Tenant, "Welcome", welcomev.Welcome(p))
+	return h.ss().render(c, a.Status, e.Tenant, "Welcome", welcomev.Welcome(p))
 }
 
 // sendCode sends the first code by the chosen channel and goes to the
@@ -213,9 +214,7 @@ func (h *welcomeHandler) sendCode(c echo.Context) error {
 	switch apperr.CodeOf(err) {
 	case "":
 	case apperr.Invalid, apperr.RateLimited:
-		p := h.landingProps(c, e)
-		p.Error = apperr.MessageOf(err)
-		return ss.render(c, statusOf(apperr.CodeOf(err)), e.Tenant, "Welcome", welcomev.Welcome(p))
+		return ss.refused(c, c.Request().URL.Path, formAnswer{Status: statusOf(apperr.CodeOf(err)), Error: apperr.MessageOf(err)})
 	default:
 		return ss.stop(c, e.Tenant, err)
 	}
@@ -275,7 +274,14 @@ func (h *welcomeHandler) showMobile(c echo.Context) error {
 	if e.MobileConfirmed() {
 		return c.Redirect(http.StatusSeeOther, afterMobile(e))
 	}
-	return h.ss().render(c, http.StatusOK, e.Tenant, "Your mobile number", welcomev.Mobile(h.mobileProps(c, e)))
+	p := h.mobileProps(c, e)
+	a := h.ss().answer(c)
+	p.Error = a.Error
+	if a.Values["country"] != "" {
+		p.Country = a.Values["country"]
+	}
+	p.Number = a.Values["mobile"]
+	return h.ss().render(c, a.Status, e.Tenant, "Your mobile number", welcomev.Mobile(p))
 }
 
 // saveMobile sends an SMS code to the number on record (keep=1) or to the
@@ -290,12 +296,8 @@ func (h *welcomeHandler) saveMobile(c echo.Context) error {
 	switch apperr.CodeOf(err) {
 	case "":
 	case apperr.Invalid, apperr.Conflict:
-		p := h.mobileProps(c, e)
-		p.Country, p.Number, p.Error = c.FormValue("country"), c.FormValue("mobile"), fieldsOrMessage(err, "mobile")["mobile"]
-		if p.Country == "" {
-			p.Country = h.mobileProps(c, e).Country
-		}
-		return ss.render(c, statusOf(apperr.CodeOf(err)), e.Tenant, "Your mobile number", welcomev.Mobile(p))
+		return ss.refused(c, "/self-serve/enrol/mobile", formAnswer{Status: statusOf(apperr.CodeOf(err)), Error: fieldsOrMessage(err, "mobile")["mobile"],
+			Values: map[string]string{"country": c.FormValue("country"), "mobile": c.FormValue("mobile")}})
 	default:
 		return ss.stop(c, e.Tenant, err)
 	}
@@ -312,7 +314,7 @@ func (h *welcomeHandler) showMobileCode(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/self-serve/enrol/mobile")
 	}
 	ss := h.ss()
-	return ss.render(c, http.StatusOK, e.Tenant, "Enter the code", ssv.Code(ss.codeProps(c, e.Tenant, e.Flow, "/self-serve/enrol/mobile/code", "/self-serve/enrol/mobile")))
+	return ss.showCodePage(c, e.Tenant, ss.codeProps(c, e.Tenant, e.Flow, "/self-serve/enrol/mobile/code", "/self-serve/enrol/mobile"))
 }
 
 func (h *welcomeHandler) checkMobileCode(c echo.Context) error {
@@ -323,7 +325,7 @@ func (h *welcomeHandler) checkMobileCode(c echo.Context) error {
 	ss := h.ss()
 	f, err := h.s.SelfServe.ProveMobile(c.Request().Context(), e.Flow, c.FormValue("code"), c.RealIP())
 	if err != nil {
-		return ss.codeError(c, e.Tenant, e.Flow, err, "/self-serve/enrol/mobile/code", "/self-serve/enrol/mobile")
+		return ss.codeError(c, e.Tenant, err, "/self-serve/enrol/mobile/code")
 	}
 	ss.setFlow(c, f)
 	e.Flow = f
@@ -354,8 +356,9 @@ func (h *welcomeHandler) showAuthenticator(c echo.Context) error {
 	if err != nil {
 		return h.enrolError(c, err)
 	}
-	return h.ss().render(c, http.StatusOK, e.Tenant, "Authenticator app", welcomev.Authenticator(welcomev.AuthenticatorProps{
-		CSRF: h.s.csrfToken(c), URL: templ.SafeURL(a.URL), Secret: groupSecret(a.Secret), Replaces: a.Confirmed}))
+	ans := h.ss().answer(c)
+	return h.ss().render(c, ans.Status, e.Tenant, "Authenticator app", welcomev.Authenticator(welcomev.AuthenticatorProps{
+		CSRF: h.s.csrfToken(c), URL: templ.SafeURL(a.URL), Secret: groupSecret(a.Secret), Replaces: a.Confirmed, Error: ans.Error}))
 }
 
 // authenticatorQR is the QR code of the authenticator app being added.
@@ -384,12 +387,7 @@ func (h *welcomeHandler) confirmAuthenticator(c echo.Context) error {
 	ctx := c.Request().Context()
 	err = h.s.SelfServe.ConfirmAuthenticator(ctx, e.Flow, c.FormValue("code"), c.RealIP())
 	if apperr.CodeOf(err) == apperr.Invalid {
-		a, aerr := h.s.SelfServe.StartAuthenticator(ctx, e.Flow)
-		if aerr != nil {
-			return h.enrolError(c, aerr)
-		}
-		return h.ss().render(c, http.StatusUnprocessableEntity, e.Tenant, "Authenticator app", welcomev.Authenticator(welcomev.AuthenticatorProps{
-			CSRF: h.s.csrfToken(c), URL: templ.SafeURL(a.URL), Secret: groupSecret(a.Secret), Replaces: a.Confirmed, Error: fieldsOrMessage(err, "code")["code"]}))
+		return h.ss().refused(c, "/self-serve/enrol/authenticator", formAnswer{Error: fieldsOrMessage(err, "code")["code"]})
 	}
 	if err != nil {
 		return h.enrolError(c, err)
