@@ -255,8 +255,8 @@ func TestBrowserServiceWorkerPushShowsNotification(t *testing.T) {
 }
 
 // approvalTitle is the title of the approval page in a browser without
-// the device's cookie.
-const approvalTitle = "Open this on your phone · Latchkey"
+// the device's cookie (the self-serve layout, with the MSP's name).
+const approvalTitle = "Open this on your phone · Acme IT"
 
 func TestBrowserServiceWorkerNotificationClick(t *testing.T) {
 	t.Parallel()

@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -566,7 +565,7 @@ func (h *verifyHandler) device(c echo.Context) (*device.Device, error) {
 
 func (h *verifyHandler) noDevice(c echo.Context) error {
 	retry := verify.ApprovalPath(c.Param("vid"))
-	return h.s.renderAuth(c, http.StatusForbidden, "Open this on your phone", verifyv.NoDevice(verifyv.NoDeviceProps{Retry: retry}))
+	return h.renderPhone(c, http.StatusForbidden, "", "Open this on your phone", verifyv.NoDevice(verifyv.NoDeviceProps{Retry: retry}))
 }
 
 // approveProps fills the approval page from the request.
@@ -580,12 +579,25 @@ func (h *verifyHandler) approveProps(c echo.Context, r *verify.Request) verifyv.
 	if !v.Method.IsPush() {
 		p.State = "replaced"
 	}
-	if len(r.Logo) > 0 && (r.LogoType == "image/png" || r.LogoType == "image/jpeg") {
-		p.Logo = templ.SafeURL("data:" + r.LogoType + ";base64," + base64.StdEncoding.EncodeToString(r.Logo))
-	}
-	// The layout brands the page with the MSP's name; the logo is the page's own.
-	c.Set("latchkey.publictenant", &tenant.Tenant{ID: v.TenantID, Name: r.MSP})
 	return p
+}
+
+// renderPhone renders a page of the end user's phone in the self-serve
+// layout, branded with the tenant's name and logo (tenantID "": the
+// installation's).
+func (h *verifyHandler) renderPhone(c echo.Context, status int, tenantID, title string, comp templ.Component) error {
+	ss := &selfServeHandler{h.s}
+	var t *tenant.Tenant
+	if tenantID != "" {
+		t, _ = tenant.Get(c.Request().Context(), h.s.DB.Bun, tenantID)
+	}
+	if t == nil {
+		t, _ = ss.tenant(c, nil)
+	}
+	if t != nil {
+		c.Set(ctxSelfServeTenant, t)
+	}
+	return ss.render(c, status, t, title, comp)
 }
 
 func (h *verifyHandler) showApproval(c echo.Context) error {
@@ -601,7 +613,7 @@ func (h *verifyHandler) showApproval(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.s.renderAuth(c, http.StatusOK, "Is this you?", verifyv.Approve(h.approveProps(c, r)))
+	return h.renderPhone(c, http.StatusOK, r.Verification.TenantID, "Is this you?", verifyv.Approve(h.approveProps(c, r)))
 }
 
 // answer records the end user's Approve (or picked number) or Deny.
@@ -628,7 +640,7 @@ func (h *verifyHandler) answer(c echo.Context) error {
 		}
 		p := h.approveProps(c, r)
 		p.Message, p.Level = apperr.MessageOf(err), "warn"
-		return h.s.renderAuth(c, statusOf(apperr.CodeOf(err)), "Is this you?", verifyv.Approve(p))
+		return h.renderPhone(c, statusOf(apperr.CodeOf(err)), r.Verification.TenantID, "Is this you?", verifyv.Approve(p))
 	}
 	return err
 }

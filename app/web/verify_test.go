@@ -593,7 +593,10 @@ func TestVerifyRepeatedFailuresBlockAndAlert(t *testing.T) {
 
 func TestVerifySelfServePushSaysSo(t *testing.T) {
 	t.Parallel()
-	s := vfNew(t, db.SQLite, nil)
+	vfEach(t, testVerifySelfServePushSaysSo)
+}
+
+func testVerifySelfServePushSaysSo(t *testing.T, s *vfSite) {
 	phone, _ := s.enrol(t, s.user, true)
 	// The self-serve pages start a push as the end user (no login).
 	v, err := s.env.App.Web.Verify.Start(context.Background(),
@@ -606,6 +609,39 @@ func TestVerifySelfServePushSaysSo(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	bodyHas(t, res.Body, "Someone is using Acme IT's self-serve pages as Dana Scully")
 	bodyLacks(t, res.Body, "is asking")
+	// The MSP's self-serve layout, not the technicians' pages.
+	bodyHas(t, res.Body, `<link rel="stylesheet" href="/static/css/selfserve.css">`)
+	bodyHas(t, res.Body, vfTid("ss-brand"))
+	bodyHas(t, res.Body, `class="ss-btn ss-deny"`)
+	bodyLacks(t, res.Body, "/static/css/app.css")
+
+	// With number matching, the number is on the end user's own page: the
+	// words say so, and a wrong number is explained the same way.
+	ac := s.env.Client()
+	ac.SignIn(s.f.Primary.Email)
+	res = ac.PostForm("/settings/verification", url.Values{"code_minutes": {"5"}, "number_matching": {"on"}}, htmx("#verify-settings")...)
+	require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
+	v, err = s.env.App.Web.Verify.Start(context.Background(),
+		audit.Actor{TenantID: s.f.Tenant.ID, Name: "Dana Scully (end user, self-serve)", IP: "192.0.2.8"}, s.user.ID, "push")
+	require.NoError(t, err)
+	require.NotZero(t, v.MatchNumber)
+	res = phone.Get("/self-serve/verify/" + v.ID)
+	bodyHas(t, res.Body, "Tap the number shown on the page where you asked for this.")
+	bodyLacks(t, res.Body, "technician")
+	wrong := ""
+	for _, n := range regexp.MustCompile(`data-testid="approve-number-(\d\d)"`).FindAllStringSubmatch(res.Body, -1) {
+		if n[1] != strconv.Itoa(v.MatchNumber) {
+			wrong = n[1]
+		}
+	}
+	require.NotEmpty(t, wrong, res.Body)
+	res = phone.PostForm("/self-serve/verify/"+v.ID, url.Values{"answer": {"approve"}, "number": {wrong}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	res = phone.Get("/self-serve/verify/" + v.ID)
+	bodyHas(t, res.Body, `data-state="denied"`)
+	bodyHas(t, res.Body, "That was not the number shown on the page where you asked for this")
+	bodyLacks(t, res.Body, "technician")
+	bodyLacks(t, res.Body, "ask them to send a new one")
 }
 
 // smsText is the text of a text message, decrypted.

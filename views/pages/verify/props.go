@@ -7,8 +7,6 @@ package verify
 
 import (
 	"strconv"
-
-	"github.com/a-h/templ"
 )
 
 // Panel stages.
@@ -153,7 +151,6 @@ type SettingsProps struct {
 type ApproveProps struct {
 	CSRF, Action   string
 	MSP            string
-	Logo           templ.SafeURL // data: URL, "" when none
 	Technician     string
 	SelfServe      bool // the end user started it on the self-serve pages
 	Customer       string
