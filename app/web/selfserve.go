@@ -58,6 +58,9 @@ func (h *selfServeHandler) flow(c echo.Context) *selfserve.Flow {
 	var f selfserve.Flow
 	if err := json.Unmarshal([]byte(raw), &f); err != nil || f.Expired(h.s.Now().UTC()) {
 		h.s.Sessions.Remove(ctx, sessSelfServe)
+		if f.Purpose == selfserve.PurposeEnrol {
+			c.Set(ctxEnrolFlowGone, true)
+		}
 		return nil
 	}
 	return &f
@@ -128,7 +131,11 @@ func (h *selfServeHandler) answer(c echo.Context) formAnswer {
 	return a
 }
 
-const ctxSelfServeTenant = "latchkey.selfservetenant"
+const (
+	ctxSelfServeTenant = "latchkey.selfservetenant"
+	// ctxEnrolFlowGone: the request's flow was an enrolment's, expired.
+	ctxEnrolFlowGone = "latchkey.enrolflowgone"
+)
 
 // tenant is the tenant the page belongs to: the flow's, the enrolled
 // device's, or the installation's.
@@ -192,6 +199,14 @@ func (h *selfServeHandler) stop(c echo.Context, t *tenant.Tenant, err error) err
 	switch code {
 	case apperr.Conflict:
 		mp.Title, mp.TestID = "Let's start again", "ss-expired"
+		if h.enrolling(c) {
+			// The welcome link's flow: its start is the link, which only the
+			// email has; the self-serve start would leave the enrolment.
+			mp.Restart = false
+			if !strings.Contains(mp.Message, "welcome email") {
+				mp.Message = "This page has expired. Open the link in your welcome email again, or ask your IT provider for a new one."
+			}
+		}
 	case apperr.RateLimited:
 		mp.Title, mp.TestID, mp.Restart = "Please wait", "ss-blocked", false
 	case apperr.Forbidden:
@@ -202,6 +217,20 @@ func (h *selfServeHandler) stop(c echo.Context, t *tenant.Tenant, err error) err
 		return err
 	}
 	return h.render(c, statusOf(code), t, mp.Title, ssv.Message(mp))
+}
+
+// enrolling reports whether the request is part of a welcome link's
+// enrolment (its flow, or its pages).
+func (h *selfServeHandler) enrolling(c echo.Context) bool {
+	p := c.Request().URL.Path
+	if strings.HasPrefix(p, "/welcome/") || strings.HasPrefix(p, "/self-serve/enrol/") {
+		return true
+	}
+	if gone, _ := c.Get(ctxEnrolFlowGone).(bool); gone {
+		return true
+	}
+	f := h.flow(c)
+	return f != nil && f.Purpose == selfserve.PurposeEnrol
 }
 
 // expired is the page of a step without a (live) flow.

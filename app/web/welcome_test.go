@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/app/apptest"
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/login"
+	"github.com/latchkey/latchkey/app/selfserve"
 	"github.com/latchkey/latchkey/db"
 )
 
@@ -266,5 +267,40 @@ func TestWelcomeMobile(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, res.StatusCode)
 		require.Contains(t, res.Body, testid("welcome-gone"))
 		require.Equal(t, http.StatusNotFound, ssPost(c, clink, url.Values{"channel": {"email"}}).StatusCode)
+	})
+}
+
+// TestWelcomeCodePageStaysInEnrolment: the enrolment's code page speaks to
+// the known end user (no "self-serve may not be set up"), and its "send a
+// new code or choose another way" never leads to the reset start.
+func TestWelcomeCodePageStaysInEnrolment(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		cu := impCustomer(t, env, f.Tenant.ID, "Globex")
+		ann := welEndUser(t, env, f.Tenant.ID, cu.ID, "ann", "ann@globex.example", "+64215550199")
+		c := env.Client()
+		link := welLink(t, env, ann)
+		c.Get(link)
+		require.Equal(t, http.StatusSeeOther, c.PostForm(link, url.Values{"channel": {"sms"}}).StatusCode)
+		res := c.Get("/self-serve/code")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, "+64 ••• ••• 199")
+		require.NotContains(t, res.Body, "may not be set up")
+		require.Contains(t, res.Body, "Still nothing? Contact Acme IT")
+		require.Contains(t, res.Body, `href="/self-serve/prove" data-testid="ss-again"`)
+
+		res = c.Get("/self-serve/prove")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, res.Body, testid("ss-method-sms"))
+		require.Contains(t, res.Body, testid("ss-enrol-restart"), "start over with the link")
+		require.NotContains(t, res.Body, `href="/self-serve"`, "not the reset start")
+
+		// The step expired: the way back is the link, not the reset start.
+		env.Clock.Set(time.Now().Add(selfserve.StepLifetime + time.Minute))
+		res = c.Get("/self-serve/code")
+		require.Equal(t, http.StatusConflict, res.StatusCode)
+		require.Contains(t, res.Body, "Open the link in your welcome email again")
+		require.NotContains(t, res.Body, `href="/self-serve"`)
 	})
 }
