@@ -436,7 +436,10 @@ func (h *welcomeHandler) showDone(c echo.Context) error {
 		return err
 	}
 	p := welcomev.ThanksProps{FirstName: e.EndUser.FirstName, MSP: e.Tenant.DisplayName(), Support: supportContact(e.Tenant.SupportEmail, e.Tenant.Phone),
-		Active: e.Active, Authenticator: hasApp}
+		Active: e.Active, Authenticator: hasApp, Address: "/self-serve"}
+	if h.s.Config.BaseURL != nil {
+		p.Address = h.s.Config.Link("/self-serve")
+	}
 	if e.MobileConfirmed() {
 		p.MaskedMobile = enduser.MaskMobile(e.EndUser.Mobile)
 	}

@@ -187,6 +187,7 @@ func TestWelcomeEnrolment(t *testing.T) {
 		require.Contains(t, res.Body, `data-testid="saved-mobile">+64 ••• ••• 199<`)
 		require.Contains(t, res.Body, testid("thanks-authenticator"))
 		require.Contains(t, res.Body, testid("thanks-active"))
+		require.Contains(t, res.Body, `href="http://latchkey.test/self-serve" data-testid="thanks-address">http://latchkey.test/self-serve</a>`, "the full address")
 
 		// Later: the authenticator app proves a reset.
 		r := env.Client()
