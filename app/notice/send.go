@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latchkey/latchkey/app/apperr"
 	"github.com/latchkey/latchkey/app/notify"
@@ -286,21 +287,19 @@ func (s *Service) compose(n *Notice, t *target, now time.Time) composed {
 
 	var c composed
 	if n.Kind == KindLockout {
+		// No password expiry here: it is beside the point of a lockout (and
+		// would read wrong once past).
 		link = s.d.Link(UnlockPath)
-		when := ""
-		if t.PasswordExpiresAt != nil {
-			when = " Your password expires " + longTime(*t.PasswordExpiresAt, loc) + "."
-		}
 		c.email = notify.Email{
 			Subject:    msp + ": your account is locked",
 			Preheader:  "Unlock it yourself in a minute.",
 			Greeting:   greeting,
-			Lines:      []string{"Your account " + account + " was locked after too many sign-in attempts with a wrong password." + when, "You can unlock it yourself from your phone or computer."},
+			Lines:      []string{"Your account " + account + " was locked after too many sign-in attempts with a wrong password.", "You can unlock it yourself from your phone or computer."},
 			ActionText: "Unlock my account",
 			ActionURL:  link,
 			After:      append([]string{"If this was not you, tell " + msp + " at once."}, help...),
 		}
-		c.sms = msp + ": your account " + t.Username + " is locked." + when + " Unlock it: " + link + " Reply STOP to opt out."
+		c.sms = lockoutSMS(msp, t.Username, link)
 		c.push = webpush.Payload{Title: msp + ": account locked", Body: "Your account " + t.Username + " is locked. Tap to unlock it.",
 			URL: link, ID: n.ID, Kind: MessageKindLockout}
 		return c
@@ -341,6 +340,31 @@ func (s *Service) compose(n *Notice, t *target, now time.Time) composed {
 	c.push = webpush.Payload{Title: msp + ": password " + short, Body: "Your password for " + t.Username + " " + verb + " " + when + ". Tap to change it.",
 		URL: link, ID: n.ID, Kind: MessageKindExpiry}
 	return c
+}
+
+// smsSegment is one SMS segment of GSM-7 text.
+const smsSegment = 160
+
+// lockoutSMS is the lockout text, kept to one segment: the link and the
+// STOP line always stay; a long username is left out, then a long MSP
+// name is shortened.
+func lockoutSMS(msp, username, link string) string {
+	const stop = " Reply STOP to opt out."
+	text := func(msp, who string) string { return msp + ": " + who + " is locked. Unlock it: " + link + stop }
+	out := text(msp, "your account "+username)
+	if utf8.RuneCountInString(out) <= smsSegment {
+		return out
+	}
+	out = text(msp, "your account")
+	if n := utf8.RuneCountInString(out); n > smsSegment {
+		r := []rune(msp)
+		cut := string(r[:max(len(r)-(n-smsSegment), 1)]) // no "…": not GSM-7
+		if i := strings.LastIndexByte(cut, ' '); i > 0 {
+			cut = cut[:i] // at a word
+		}
+		out = text(cut, "your account")
+	}
+	return out
 }
 
 // longTime is "on Monday 5 January 2026 at 17:00 PST".
