@@ -383,11 +383,13 @@ func (s *Service) sendCode(ctx context.Context, tx *db.Tx, acc *account, row *pr
 		greeting = "Hi " + acc.FirstName + ","
 	}
 	if _, err := s.d.Mail.Email(ctx, tx, acc.TenantID, addr, "selfserve_code", notify.Email{
-		Subject:   fmt.Sprintf("Your code to %s: %s", what, code),
+		// The code stays out of the subject and preheader: they show on
+		// lock screens and in notifications.
+		Subject:   fmt.Sprintf("%s: your code to %s", msp, what),
 		Preheader: "Enter this code on the page you have open.",
 		Greeting:  greeting,
 		Lines: []string{
-			fmt.Sprintf("Someone (hopefully you) asked to %s with %s self-serve. Enter this code on the page you have open:", what, msp),
+			fmt.Sprintf("Someone (hopefully you) asked %s for a code to %s. Enter this code on the page you have open:", msp, what),
 			code,
 			fmt.Sprintf("It works once and expires in %d minutes. Never share it with anyone, not even IT staff.", minutes),
 		},

@@ -344,6 +344,30 @@ func TestDoubleTapSendsOneCode(t *testing.T) {
 	})
 }
 
+// TestCodeEmail: the code is in the body only (subjects show on lock
+// screens), and the words name the MSP once, plainly.
+func TestCodeEmail(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, dia db.Dialect) {
+		x := setup(t, dia)
+		ctx := context.Background()
+		ann := x.user(x.cu.ID, "ann", nil)
+		f, err := x.svc.Start(ctx, x.f.Tenant.ID, selfserve.PurposeReset, "ann", "")
+		require.NoError(t, err)
+		_, _, err = x.svc.SendProof(ctx, f, selfserve.ChannelEmail, "")
+		require.NoError(t, err)
+		code := x.emailCode(ann.Email)
+		var m notify.Message
+		require.NoError(t, x.env.App.DB.Bun.NewSelect().Model(&m).Where("to_addr = ? AND kind = 'selfserve_code'", ann.Email).Scan(ctx))
+		e, err := m.EmailData(x.env.App.Keys)
+		require.NoError(t, err)
+		require.Equal(t, "Acme IT: your code to reset your password", e.Subject)
+		require.NotContains(t, e.Subject+e.Preheader, code)
+		require.Contains(t, e.Lines[0], "Someone (hopefully you) asked Acme IT for a code to reset your password.")
+		require.Equal(t, code, e.Lines[1])
+	})
+}
+
 // TestSendsPerHour: a sixth code in an hour blocks the subject's self-serve
 // for a day, the same for an account that does not exist.
 func TestSendsPerHour(t *testing.T) {
