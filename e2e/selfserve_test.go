@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/app/apptest"
 	"github.com/latchkey/latchkey/app/apptest/adsite"
 	"github.com/latchkey/latchkey/app/config"
+	"github.com/latchkey/latchkey/app/customer"
 	"github.com/latchkey/latchkey/app/device"
 	"github.com/latchkey/latchkey/app/directory/ad"
 	"github.com/latchkey/latchkey/app/directory/ad/samba"
@@ -249,6 +250,8 @@ func TestBrowserSelfServeResetByPush(t *testing.T) {
 	defer cancel()
 	other := &page{t: t, ctx: tabCtx, url: p.url}
 	other.open(approval)
+	other.wait(tid("approve-no"))
+	require.Empty(t, smallTargets(t, other), "the approval page's tap targets")
 	other.click(tid("approve-yes"))
 	other.wait(tid("approve-done"))
 
@@ -446,4 +449,106 @@ func TestBrowserSelfServeBack(t *testing.T) {
 	n, err := s.env.App.DB.Bun.NewSelect().Table("audit_events").Where("action = 'enduser.password_reset' AND target_id = ?", s.ann.ID).Count(context.Background())
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n, "one reset")
+}
+
+// smallTargets lists the visible links, buttons, selects and summaries of
+// the page's main card that are under 44 px tall (text links inside a
+// sentence excepted).
+func smallTargets(t *testing.T, p *page) []string {
+	t.Helper()
+	out, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main a, main button, main select, main summary, main input:not([type=hidden])")]
+		.filter(e => e.getClientRects().length > 0 && !(e.tagName === "A" && e.parentElement.tagName === "P"))
+		.filter(e => e.getBoundingClientRect().height < 44)
+		.map(e => location.pathname + " " + e.tagName + " " + (e.textContent || e.name).trim().slice(0, 40) + " " + Math.round(e.getBoundingClientRect().height) + "px")`))
+	require.NoError(t, err)
+	return out
+}
+
+// TestBrowserSelfServeTapTargets walks the self-serve and enrolment pages on
+// a 375 px phone: every link, button and picker is at least 44 px tall,
+// and the add-mobile country picker shows its whole label, preselected
+// from the customer's time zone.
+func TestBrowserSelfServeTapTargets(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t, db.SQLite)
+	f := env.Setup("Acme IT")
+	ctx := context.Background()
+	now := time.Now().UTC()
+	cu := &customer.Customer{ID: db.NewID(), TenantID: f.Tenant.ID, Name: "Globex", Source: customer.SourceManual, TimeZone: "Pacific/Auckland", CreatedAt: now, UpdatedAt: now}
+	_, err := env.App.DB.Bun.NewInsert().Model(cu).Exec(ctx)
+	require.NoError(t, err)
+	mk := func(username, mobile string, src string) *enduser.EndUser {
+		u := &enduser.EndUser{ID: db.NewID(), TenantID: f.Tenant.ID, CustomerID: cu.ID, Username: username, FirstName: "Ann", LastName: "Smith",
+			Email: username + "@globex.test", EmailSource: enduser.ValueDirectory, Mobile: mobile, MobileSource: enduser.ValueDirectory,
+			Source: src, ExternalID: db.NewID(), SelfServeEnabled: true, CreatedAt: now, UpdatedAt: now}
+		_, err := env.App.DB.Bun.NewInsert().Model(u).Exec(ctx)
+		require.NoError(t, err)
+		return u
+	}
+	ann := mk("ann", "+64215550199", enduser.SourceAD)
+	bob := mk("bob", "", enduser.SourceManual)
+	emailCode := func(to string) string {
+		var code string
+		apptest.WaitFor(t, 30*time.Second, func() bool {
+			var ms []notify.Message
+			require.NoError(t, env.App.DB.Bun.NewSelect().Model(&ms).Where("to_addr = ? AND kind = 'selfserve_code'", to).Order("created_at DESC").Limit(1).Scan(ctx))
+			if len(ms) == 0 {
+				return false
+			}
+			e, err := ms[0].EmailData(env.App.Keys)
+			require.NoError(t, err)
+			code = e2eCode.FindString(strings.Join(e.Lines, " "))
+			return code != ""
+		}, "a code to %s", to)
+		return code
+	}
+	p := newPage(t, env.URL)
+	p.viewport(375, 812)
+	var small []string
+	check := func(testid string) {
+		t.Helper()
+		p.wait(tid(testid))
+		p.screenshot("tap-" + testid)
+		small = append(small, smallTargets(t, p)...)
+	}
+	p.open("/self-serve")
+	check("ss-start")
+	p.click(tid("ss-go-reset"))
+	check("ss-identify")
+	p.fill(tid("ss-identity"), "ann")
+	p.click(tid("ss-identify-submit"))
+	check("ss-methods")
+	p.click(tid("ss-method-email"))
+	check("ss-code-page")
+	enterCode(p, emailCode(ann.Email))
+	check("ss-password-form")
+
+	require.NoError(t, env.App.Web.Onboarding.DeliverWelcome(ctx, bob.ID, time.Time{}))
+	var m notify.Message
+	require.NoError(t, env.App.DB.Bun.NewSelect().Model(&m).Where("kind = ? AND to_addr = ?", enduser.WelcomeKind, bob.Email).Scan(ctx))
+	e, err := m.EmailData(env.App.Keys)
+	require.NoError(t, err)
+	w := newPage(t, env.URL)
+	w.viewport(375, 812)
+	p = w
+	p.open(e.ActionURL[strings.Index(e.ActionURL, "/welcome/"):])
+	check("welcome-page")
+	p.click(tid("welcome-method-email"))
+	check("ss-code-page")
+	enterCode(p, emailCode(bob.Email))
+	check("welcome-mobile-form")
+	require.Empty(t, small, "tap targets under 44 px")
+
+	// The country picker: New Zealand preselected (the customer's time
+	// zone), and every label fits.
+	v, err := chromedpValue(p, `[data-testid="welcome-country"]`)
+	require.NoError(t, err)
+	require.Equal(t, "+64", v)
+	fits, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`(() => {
+		const s = document.querySelector('[data-testid="welcome-country"]'), cs = getComputedStyle(s);
+		const ctx = document.createElement("canvas").getContext("2d"); ctx.font = cs.font;
+		const widest = Math.max(...[...s.options].map(o => ctx.measureText(o.text).width));
+		return widest + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight) + 24 <= s.clientWidth })()`))
+	require.NoError(t, err)
+	require.True(t, fits, "the picker's labels fit at 375 px")
 }

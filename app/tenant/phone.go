@@ -168,3 +168,55 @@ func SplitPhone(e164 string) (country, national string) {
 	}
 	return best, e164[len(best):]
 }
+
+// zoneCountries maps the main IANA time zones of Countries to their
+// calling code (US and Canada share +1).
+var zoneCountries = map[string]string{
+	"Europe/London": "+44", "Europe/Belfast": "+44", "Europe/Dublin": "+353",
+	"Pacific/Auckland": "+64", "Pacific/Chatham": "+64", "Africa/Johannesburg": "+27",
+	"Europe/Vienna": "+43", "Europe/Brussels": "+32", "America/Sao_Paulo": "+55", "America/Manaus": "+55",
+	"America/Fortaleza": "+55", "America/Recife": "+55", "America/Bahia": "+55", "America/Belem": "+55",
+	"Asia/Shanghai": "+86", "Asia/Chongqing": "+86", "Asia/Urumqi": "+86", "America/Bogota": "+57",
+	"Europe/Prague": "+420", "Europe/Copenhagen": "+45", "Europe/Helsinki": "+358", "Europe/Paris": "+33",
+	"Europe/Berlin": "+49", "Europe/Busingen": "+49", "Europe/Athens": "+30", "Asia/Hong_Kong": "+852",
+	"Asia/Kolkata": "+91", "Asia/Calcutta": "+91", "Asia/Jerusalem": "+972", "Asia/Tel_Aviv": "+972",
+	"Europe/Rome": "+39", "Asia/Tokyo": "+81", "Africa/Nairobi": "+254", "Asia/Kuala_Lumpur": "+60",
+	"Asia/Kuching": "+60", "America/Mexico_City": "+52", "America/Cancun": "+52", "America/Merida": "+52",
+	"America/Monterrey": "+52", "America/Chihuahua": "+52", "America/Tijuana": "+52", "America/Hermosillo": "+52",
+	"America/Mazatlan": "+52", "Europe/Amsterdam": "+31", "Africa/Lagos": "+234", "Europe/Oslo": "+47",
+	"Asia/Manila": "+63", "Europe/Warsaw": "+48", "Europe/Lisbon": "+351", "Atlantic/Madeira": "+351",
+	"Atlantic/Azores": "+351", "Asia/Singapore": "+65", "Asia/Seoul": "+82", "Europe/Madrid": "+34",
+	"Atlantic/Canary": "+34", "Europe/Stockholm": "+46", "Europe/Zurich": "+41", "Asia/Dubai": "+971",
+}
+
+// usCanadaZones are the US and Canadian zones outside America/'s other
+// countries (the America/ zones of the countries above, and of countries
+// not offered, are not +1).
+var usCanadaZones = map[string]bool{
+	"America/New_York": true, "America/Chicago": true, "America/Denver": true, "America/Los_Angeles": true,
+	"America/Phoenix": true, "America/Anchorage": true, "America/Juneau": true, "America/Boise": true,
+	"America/Detroit": true, "America/Adak": true, "America/Nome": true, "America/Sitka": true, "America/Menominee": true,
+	"Pacific/Honolulu": true, "America/Toronto": true, "America/Vancouver": true, "America/Edmonton": true,
+	"America/Winnipeg": true, "America/Halifax": true, "America/St_Johns": true, "America/Regina": true,
+	"America/Moncton": true, "America/Montreal": true, "America/Whitehorse": true, "America/Yellowknife": true,
+	"America/Iqaluit": true, "America/Glace_Bay": true, "America/Goose_Bay": true, "America/Swift_Current": true,
+	"America/Puerto_Rico": true,
+}
+
+// CountryOfZone returns the calling code of Countries for an IANA time
+// zone, or "" when the zone is not one of theirs.
+func CountryOfZone(zone string) string {
+	if c, ok := zoneCountries[zone]; ok {
+		return c
+	}
+	switch {
+	case usCanadaZones[zone], strings.HasPrefix(zone, "US/"), strings.HasPrefix(zone, "Canada/"),
+		strings.HasPrefix(zone, "America/Indiana/"), strings.HasPrefix(zone, "America/Kentucky/"), strings.HasPrefix(zone, "America/North_Dakota/"):
+		return "+1"
+	case strings.HasPrefix(zone, "Australia/"):
+		return "+61"
+	case strings.HasPrefix(zone, "America/Argentina/"), zone == "America/Buenos_Aires":
+		return "+54"
+	}
+	return ""
+}

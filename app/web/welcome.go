@@ -251,19 +251,35 @@ func afterMobile(e *selfserve.Enrolment) string {
 
 func (h *welcomeHandler) mobileProps(c echo.Context, e *selfserve.Enrolment) welcomev.MobileProps {
 	u := e.EndUser
-	country, _ := tenant.SplitPhone(u.Mobile)
-	if country == "" {
-		country, _ = tenant.SplitPhone(e.Tenant.Phone)
-	}
-	if country == "" {
-		country = tenant.DefaultCountry
-	}
+	country := defaultCountry(c, h.s, e)
 	opts := make([]welcomev.Option, len(tenant.Countries))
 	for i, ct := range tenant.Countries {
-		opts[i] = welcomev.Option{Value: ct.Code, Label: ct.Code + " " + ct.Name}
+		opts[i] = welcomev.Option{Value: ct.Code, Label: ct.Name + " (" + ct.Code + ")"}
 	}
 	return welcomev.MobileProps{CSRF: h.s.csrfToken(c), MSP: e.Tenant.DisplayName(), Support: supportContact(e.Tenant.SupportEmail, e.Tenant.Phone),
 		MaskedMobile: enduser.MaskMobile(u.Mobile), Countries: opts, Country: country}
+}
+
+// defaultCountry is the calling code preselected for the end user's
+// mobile number: the number on record's, else the country of the
+// customer's time zone (where the end user works), else of the MSP's phone
+// number, else of the MSP's time zone, else DefaultCountry.
+func defaultCountry(c echo.Context, s *Server, e *selfserve.Enrolment) string {
+	if country, _ := tenant.SplitPhone(e.EndUser.Mobile); country != "" {
+		return country
+	}
+	if cu, err := customer.Get(c.Request().Context(), s.DB.Bun, e.Tenant.ID, e.EndUser.CustomerID); err == nil {
+		if country := tenant.CountryOfZone(cu.TimeZone); country != "" {
+			return country
+		}
+	}
+	if country, _ := tenant.SplitPhone(e.Tenant.Phone); country != "" {
+		return country
+	}
+	if country := tenant.CountryOfZone(e.Tenant.TimeZone); country != "" {
+		return country
+	}
+	return tenant.DefaultCountry
 }
 
 func (h *welcomeHandler) showMobile(c echo.Context) error {

@@ -220,6 +220,12 @@ func TestWelcomeMobile(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 		res = c.Get("/self-serve/enrol/mobile")
 		require.Contains(t, res.Body, testid("welcome-mobile-form"))
+		// The country preselected is the customer's (by its time zone), and
+		// reads in full.
+		_, err := env.App.DB.Bun.NewUpdate().Table("customers").Set("time_zone = ?", "Pacific/Auckland").Where("id = ?", cu.ID).Exec(context.Background())
+		require.NoError(t, err)
+		res = c.Get("/self-serve/enrol/mobile")
+		require.Contains(t, res.Body, `<option value="+64" selected>New Zealand (+64)</option>`)
 		res = ssPost(c, "/self-serve/enrol/mobile", url.Values{"country": {"+64"}, "mobile": {"12"}})
 		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 		require.Contains(t, res.Body, testid("error-mobile"))

@@ -453,7 +453,7 @@ func mobileForm(p MobileProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 39, "<fieldset class=\"ss-field\" data-testid=\"field-mobile\"><legend>Mobile number</legend><div class=\"ss-group\"><select name=\"country\" aria-label=\"Country calling code\" data-testid=\"welcome-country\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 39, "<fieldset class=\"ss-field\" data-testid=\"field-mobile\"><legend>Mobile number</legend><div class=\"ss-phone\"><select name=\"country\" aria-label=\"Country calling code\" data-testid=\"welcome-country\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
