@@ -689,7 +689,7 @@ func (s *Service) PushStatus(ctx context.Context, f *Flow, ip string) (*Flow, st
 		return nil, "", errFlowGone()
 	}
 	if row.UsedAt != nil {
-		return f, PushApproved, nil
+		return provenElsewhere(f, row, now)
 	}
 	state := PushWaiting
 	if row.VerificationID != "" && row.EndUserID != nil {
@@ -720,8 +720,36 @@ func (s *Service) PushStatus(ctx context.Context, f *Flow, ip string) (*Flow, st
 		out, err = s.proven(ctx, tx, f, row, now, ip)
 		return err
 	})
+	if apperr.CodeOf(err) == apperr.Conflict {
+		// Another request of the visit may have used the proof meanwhile.
+		if again, lerr := loadProof(ctx, s.d.DB.Bun, f); lerr == nil && again.UsedAt != nil {
+			return provenElsewhere(f, again, now)
+		}
+	}
 	if err != nil {
 		return nil, "", err
 	}
 	return out, PushApproved, nil
+}
+
+// provenElsewhere answers for a push proof already used: another request of
+// the same visit (the flow holds the proof's id, which only the visit's
+// session has), such as a second tab polling at once, proved the flow. It
+// returns the flow as that request proved it, so that this request does
+// not store the unproven flow over the proven one; nothing is recorded
+// again.
+func provenElsewhere(f *Flow, row *proofRow, now time.Time) (*Flow, string, error) {
+	if f.Proven() {
+		return f, PushApproved, nil
+	}
+	if row.EndUserID == nil || *row.EndUserID != f.EndUserID || row.UsedAt == nil {
+		return nil, "", errFlowGone()
+	}
+	out := *f
+	at := row.UsedAt.UTC()
+	out.ProvenAt, out.ProvenBy = &at, ChannelPush
+	if out.Expired(now) {
+		return nil, "", errFlowGone()
+	}
+	return &out, PushApproved, nil
 }

@@ -15,11 +15,16 @@ import (
 	"github.com/latchkey/latchkey/app/apperr"
 	"github.com/latchkey/latchkey/app/apptest"
 	"github.com/latchkey/latchkey/app/audit"
+	"github.com/latchkey/latchkey/app/config"
 	"github.com/latchkey/latchkey/app/customer"
+	"github.com/latchkey/latchkey/app/device"
 	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/app/selfserve"
 	"github.com/latchkey/latchkey/app/sms"
+	"github.com/latchkey/latchkey/app/verify"
+	"github.com/latchkey/latchkey/app/webpush"
+	"github.com/latchkey/latchkey/app/webpush/pushtest"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/db/dbtest"
 )
@@ -542,4 +547,51 @@ func TestRules(t *testing.T) {
 	req := r.Requirements()
 	require.Equal(t, 12, req.MinLength)
 	require.ElementsMatch(t, []string{"u4711", "Ann", "Smith"}, req.Avoid)
+}
+
+// TestPushStatusTwoTabs: two requests of one visit ask about an approved
+// push with the flow as it was before the approval (two tabs polling at
+// once): the second must not answer with the unproven flow, which the page
+// would save over the proven one.
+func TestPushStatusTwoTabs(t *testing.T) {
+	t.Parallel()
+	for _, dia := range dbtest.Dialects {
+		t.Run(string(dia), func(t *testing.T) {
+			t.Parallel()
+			env := apptest.New(t, dia, apptest.Options{Configure: func(c *config.Config) { c.PushAnyEndpoint = true }})
+			x := &fixture{t: t, env: env, f: env.Setup("Acme IT"), svc: env.App.Web.SelfServe}
+			x.cu = customerOf(t, env, x.f.Tenant.ID, "Globex")
+			ctx := context.Background()
+			ann := x.user(x.cu.ID, "ann", nil)
+			push := pushtest.New(t)
+			pub, err := env.App.Web.Push.PublicKey(ctx)
+			require.NoError(t, err)
+			ps := push.Subscribe(t, pub)
+			var d *device.Device
+			require.NoError(t, env.App.DB.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {
+				_, d, err = env.App.Web.Devices.Enrol(ctx, tx, x.f.Tenant.ID, ann.ID, "iPhone",
+					&webpush.SubscriptionInput{Endpoint: ps.Endpoint, P256dh: ps.P256dh, Auth: ps.Auth, UserAgent: "Mozilla/5.0 (iPhone)"})
+				return err
+			}))
+			f, err := x.svc.Start(ctx, x.f.Tenant.ID, selfserve.PurposeReset, "ann", "")
+			require.NoError(t, err)
+			f, _, err = x.svc.SendProof(ctx, f, selfserve.ChannelPush, "")
+			require.NoError(t, err)
+			var vid string
+			require.NoError(t, env.App.DB.Bun.NewSelect().Table("selfserve_proofs").Column("verification_id").Where("id = ?", f.ProofID).Scan(ctx, &vid))
+			require.NotEmpty(t, vid)
+			_, err = env.App.Web.Verify.Respond(ctx, d, vid, verify.Answer{Approve: true})
+			require.NoError(t, err)
+
+			a, state, err := x.svc.PushStatus(ctx, f, "")
+			require.NoError(t, err)
+			require.Equal(t, selfserve.PushApproved, state)
+			require.True(t, a.Proven())
+			b, state, err := x.svc.PushStatus(ctx, f, "") // the other tab, same stale flow
+			require.NoError(t, err)
+			require.Equal(t, selfserve.PushApproved, state)
+			require.True(t, b.Proven(), "the other tab's answer is proven too, not the stale flow")
+			require.Equal(t, 1, x.audits("selfserve.proof", audit.ResultOK), "proven once")
+		})
+	}
 }
