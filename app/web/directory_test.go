@@ -245,3 +245,29 @@ func TestDirectoryRoutesAreTenantScoped(t *testing.T) {
 	_, st := ag.poll(1)
 	require.NotEqual(t, http.StatusUnauthorized, st)
 }
+
+// TestDirectoryInstallTokenStaysPut: the card that shows a new install token
+// neither refreshes itself (which would take the token away before it is
+// copied) nor lets htmx keep the page, token included, in its history cache.
+func TestDirectoryInstallTokenStaysPut(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		env := apptest.New(t, d.Dialect)
+		f := env.Setup("Acme IT")
+		cu := custCreate(t, env, f, "Globex", "globex.test")
+		c := env.Client()
+		c.SignIn(f.Primary.Email)
+
+		card := c.Get("/customers/"+cu.ID+"/directory/card", "HX-Request", "true")
+		require.Equal(t, http.StatusOK, card.StatusCode)
+		require.Contains(t, card.Body, `hx-trigger="every 30s"`, "without a token the card refreshes itself")
+
+		for _, headers := range [][]string{{"HX-Request", "true"}, nil} {
+			res := c.PostForm("/customers/"+cu.ID+"/agents/token", nil, headers...)
+			require.Equal(t, http.StatusOK, res.StatusCode)
+			require.NotNil(t, agentCommandRe.FindStringSubmatch(res.Body))
+			require.NotContains(t, res.Body, `hx-trigger="every 30s"`, "the token card must not replace itself")
+			require.Contains(t, res.Body, `hx-history="false"`)
+		}
+	})
+}
