@@ -408,7 +408,8 @@ func (h *directoryHandler) showImport(c echo.Context) error {
 		return apperr.New(apperr.NotFound, "That import does not exist.")
 	}
 	p := dirv.ImportProps{CSRF: h.s.csrfToken(c), CustomerID: cu.ID, CustomerName: cu.Name, ID: im.ID, State: im.State,
-		Error: im.ErrorMessage, Total: im.Total, Unchanged: im.Unchanged, Created: im.Created, UpdatedN: im.Updated, GoneN: im.Gone}
+		Error: im.ErrorMessage, Total: im.Total, Unchanged: im.Unchanged, Created: im.Created, UpdatedN: im.Updated, GoneN: im.Gone,
+		CanManage: canManageCustomers(c)}
 	if tn := currentTenant(c); tn != nil {
 		p.TenantSelfServe = tn.SelfServeEnabled
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey/app/agent/wire"
 	"github.com/latchkey/latchkey/app/apptest"
 	"github.com/latchkey/latchkey/app/login"
+	"github.com/latchkey/latchkey/app/tenant"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/db/dbtest"
 )
@@ -269,5 +270,36 @@ func TestDirectoryInstallTokenStaysPut(t *testing.T) {
 			require.NotContains(t, res.Body, `hx-trigger="every 30s"`, "the token card must not replace itself")
 			require.Contains(t, res.Body, `hx-history="false"`)
 		}
+	})
+}
+
+// TestDirectoryImportPreviewReadOnlyForHelpDesk: a Help desk login may look
+// at an import's preview, but is not offered Import or Discard, which it
+// may not do.
+func TestDirectoryImportPreviewReadOnlyForHelpDesk(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		env, c, customerID, ag := dirSetup(t, d.Dialect)
+		res := c.PostForm("/customers/"+customerID+"/directory/import", nil)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		importURL := res.Header.Get("Location")
+		resp, _ := ag.poll(1)
+		require.NotNil(t, resp.Task)
+		b, _ := json.Marshal(wire.User{GUID: "0f1e2d3c-0000-4000-8000-000000000001", Username: "ann", FirstName: "Ann"})
+		require.Equal(t, http.StatusOK, ag.post(wire.PathTasks+resp.Task.ID+"/users", bytes.NewReader(append(b, '\n')), http.Header{"Content-Type": {"application/x-ndjson"}}, nil))
+		require.Equal(t, http.StatusOK, ag.json(wire.PathTasks+resp.Task.ID+"/result", wire.Result{OK: true, Users: 1}, nil))
+		require.Contains(t, c.Get(importURL+"?wait=1").Body, `data-testid="import-apply"`, "a technician may apply")
+
+		var tenantID string
+		require.NoError(t, env.App.DB.Bun.NewSelect().Table("customers").Column("tenant_id").Where("id = ?", customerID).Scan(context.Background(), &tenantID))
+		help := env.CreateLogin(&apptest.Fixture{Tenant: &tenant.Tenant{ID: tenantID}}, login.RoleHelpDesk, "hank@acme.example")
+		hc := env.Client()
+		hc.SignIn(help.Email)
+		page := hc.Get(importURL)
+		require.Equal(t, http.StatusOK, page.StatusCode)
+		require.Contains(t, page.Body, `data-testid="import-new"`, "the preview is shown")
+		require.NotContains(t, page.Body, `data-testid="import-apply"`)
+		require.NotContains(t, page.Body, `data-testid="import-discard"`)
+		require.Equal(t, http.StatusForbidden, hc.PostForm(importURL+"/apply", nil).StatusCode)
 	})
 }

@@ -88,6 +88,7 @@ type ImportProps struct {
 	Created, UpdatedN, GoneN           int // applied counts
 	EnableSelfServe                    bool
 	TenantSelfServe                    bool
+	CanManage                          bool // may import or discard
 }
 
 // EndUserProps is an end user's page.
