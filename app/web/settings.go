@@ -128,6 +128,9 @@ func settingsInputOf(c echo.Context) (tenant.SettingsInput, error) {
 }
 
 func (h *settingsHandler) props(c echo.Context, form settingsv.FormProps) settingsv.PageProps {
+	// Turning self-serve off for the whole tenant is asked first (not in the
+	// wizard, where no end user has it yet).
+	form.ConfirmSelfServeOff = currentTenant(c).SelfServeEnabled
 	return settingsv.PageProps{CSRF: h.s.csrfToken(c), Form: form, EnforceMFA: currentTenant(c).EnforceMFA,
 		Verification: (&verifyHandler{h.s}).settingsSection(c), // verify.go
 		Notices:      h.s.noticeSettingsCard(c)}                // notices.go

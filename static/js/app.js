@@ -7,6 +7,8 @@
  * configured via <meta name="htmx-config">, never from here.
  *
  *   data-confirm="msg"        confirm() before submit/click; cancel if declined
+ *   data-confirm-unchecked="msg"  on a checkbox: confirm() before its form is
+ *                             submitted with the box unchecked
  *   data-copy="#sel"          copy the value/text of #sel to the clipboard
  *   data-copy-text="text"     copy the literal text
  *   data-reveal="#input"      toggle a password input's visibility (aria-pressed)
@@ -41,6 +43,12 @@
     var sub = e.submitter;
     var msg = (sub && sub.getAttribute('data-confirm')) || form.getAttribute('data-confirm');
     if (msg && !window.confirm(msg)) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      return;
+    }
+    var off = form.querySelector && form.querySelector('input[data-confirm-unchecked]:not(:checked)');
+    if (off && !window.confirm(off.getAttribute('data-confirm-unchecked'))) {
       e.preventDefault();
       e.stopImmediatePropagation();
     }

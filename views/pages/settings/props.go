@@ -26,9 +26,12 @@ type FormProps struct {
 	NotificationHour int
 	SupportEmail     string
 	SelfServe        bool
-	HasLogo          bool
-	LogoURL          string // where the current logo is served
-	RemoveLogo       bool
+	// ConfirmSelfServeOff asks before a save turns the tenant-wide self-serve
+	// switch off (Settings page, while it is on as saved).
+	ConfirmSelfServeOff bool
+	HasLogo             bool
+	LogoURL             string // where the current logo is served
+	RemoveLogo          bool
 
 	Countries []Option
 	Zones     []OptGroup
