@@ -7,6 +7,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
@@ -48,19 +50,24 @@ type PrimaryInput struct {
 
 // ValidateIdentity checks a name and email, collecting field errors.
 func ValidateIdentity(f *apperr.Fields, first, last, email string) {
-	if strings.TrimSpace(first) == "" {
-		f.Add("first_name", "Enter a first name.")
-	} else if len(first) > 100 {
-		f.Add("first_name", "Use at most 100 characters.")
-	}
-	if strings.TrimSpace(last) == "" {
-		f.Add("last_name", "Enter a last name.")
-	} else if len(last) > 100 {
-		f.Add("last_name", "Use at most 100 characters.")
-	}
+	validateName(f, "first_name", first, "Enter a first name.")
+	validateName(f, "last_name", last, "Enter a last name.")
 	e := NormalizeEmail(email)
 	if a, err := mail.ParseAddress(e); e == "" || err != nil || a.Address != e || !strings.Contains(e[strings.Index(e, "@"):], ".") {
 		f.Add("email", "Enter an email address like name@example.com.")
+	}
+}
+
+// validateName checks one part of a login's name: present, plain text (no
+// control character, valid UTF-8) and at most 100 characters.
+func validateName(f *apperr.Fields, field, v, missing string) {
+	switch {
+	case strings.TrimSpace(v) == "":
+		f.Add(field, missing)
+	case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
+		f.Add(field, "The name contains characters that cannot be shown, such as a line break.")
+	case utf8.RuneCountInString(v) > 100:
+		f.Add(field, "Use at most 100 characters.")
 	}
 }
 

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"mime/multipart"
@@ -455,5 +456,36 @@ func TestLoginsImportFileErrors(t *testing.T) {
 		// The other forms of the app keep their small limit.
 		res = admin.PostForm("/logins", url.Values{"first_name": {strings.Repeat("x", 300<<10)}})
 		require.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+	})
+}
+
+// TestLoginsNamesArePlainText: a name with a control character (a NUL was a
+// server error) or invalid UTF-8 is refused with a field message and the
+// typed values kept; a long name is counted in characters, not bytes.
+func TestLoginsNamesArePlainText(t *testing.T) {
+	t.Parallel()
+	withLoginsApp(t, func(t *testing.T, env *apptest.Env, f *apptest.Fixture) {
+		admin := signedIn(env, f.Primary.Email)
+		tech := env.CreateLogin(f, login.RoleTechnician, "tess@acmeit.example")
+		for i, name := range []string{"Da\x00na", "Da\nna", "Da\x1bna", "Da\xffna"} {
+			email := fmt.Sprintf("bad%d@acmeit.example", i)
+			res := admin.PostForm("/logins", url.Values{"first_name": {name}, "last_name": {"Tech"}, "email": {email}, "role": {"technician"}})
+			require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, "%q", name)
+			require.Contains(t, res.Body, testid("error-first_name"), "%q", name)
+			require.Contains(t, res.Body, email, "the typed email is kept")
+			res = admin.PostForm("/logins/"+tech.ID, url.Values{"first_name": {"Tess"}, "last_name": {name}, "email": {tech.Email}, "role": {"technician"}})
+			require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, "%q", name)
+			require.Contains(t, res.Body, testid("error-last_name"), "%q", name)
+		}
+		require.Equal(t, 2, loginCount(t, env), "nobody was invited")
+
+		// 60 characters of two bytes each is within the 100-character limit.
+		long := strings.Repeat("é", 60)
+		res := admin.PostForm("/logins", url.Values{"first_name": {long}, "last_name": {"Tech"}, "email": {"long@acmeit.example"}, "role": {"technician"}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		require.Equal(t, long, loginByEmail(t, env, "long@acmeit.example").FirstName)
+		res = admin.PostForm("/logins", url.Values{"first_name": {strings.Repeat("é", 101)}, "last_name": {"Tech"}, "email": {"longer@acmeit.example"}, "role": {"technician"}})
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+		require.Contains(t, res.Body, "Use at most 100 characters.")
 	})
 }
