@@ -160,3 +160,31 @@ func pngSize(t *testing.T, b []byte) [2]int {
 	require.NoError(t, err)
 	return [2]int{cfg.Width, cfg.Height}
 }
+
+// TestSettingsPlainText: an MSP name or address with a control character (a
+// NUL was a server error on PostgreSQL) or invalid UTF-8 is refused with a
+// field message and what was typed kept; an address keeps its line breaks.
+func TestSettingsPlainText(t *testing.T) {
+	t.Parallel()
+	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		c := env.Client()
+		c.SignIn(f.Primary.Email)
+		for _, field := range []string{"name", "address"} {
+			for _, v := range []string{"Acme\x00IT", "Acme\x1bIT", "Acme\xffIT"} {
+				fields := settingsFields()
+				fields.Set(field, v)
+				fields.Set("support_email", "typed@acmeit.example")
+				res := postSettings(t, c, "/settings", fields, "", nil)
+				require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, "%s %q", field, v)
+				require.Contains(t, res.Body, `data-testid="error-`+field+`"`, "%s %q", field, v)
+				require.Contains(t, res.Body, "typed@acmeit.example", "what was typed is kept")
+			}
+		}
+		fields := settingsFields()
+		fields.Set("address", "1 Main St\r\n\tSpringfield")
+		res := postSettings(t, c, "/settings", fields, "", nil)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		require.Equal(t, "1 Main St\nSpringfield", storedTenant(t, env, f.Tenant.ID).Address)
+	})
+}
