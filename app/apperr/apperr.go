@@ -6,6 +6,9 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Code is a machine-readable error class.
@@ -64,6 +67,16 @@ func Field(field, message string) *Error {
 
 // Fields collects per-field validation messages. The zero value is ready to use.
 type Fields map[string]string
+
+// PlainText reports whether s is text that can be stored and shown as it
+// is: valid UTF-8 with no control character (NUL, escape, line breaks…)
+// other than those in allowed (e.g. "\n\t" for a multi-line field). A NUL
+// in particular makes PostgreSQL refuse the statement, which would be a 500.
+func PlainText(s, allowed string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) && !strings.ContainsRune(allowed, r)
+	})
+}
 
 // Add records a message for a field unless it already has one.
 func (f *Fields) Add(field, message string) {

@@ -139,6 +139,9 @@ func TestCreateValidation(t *testing.T) {
 			{"time zone ok", customer.Input{Name: "A15", TimeZone: "Europe/Paris"}, ""},
 			{"notes", customer.Input{Name: "A16", Notes: strings.Repeat("n", 2001)}, "notes"},
 			{"notes ok", customer.Input{Name: "A17", Notes: strings.Repeat("n", 2000)}, ""},
+			{"notes with lines", customer.Input{Name: "A18", Notes: "Site: Leeds\n\tSmith St"}, ""},
+			{"notes with a NUL", customer.Input{Name: "A19", Notes: "Site\x00"}, "notes"},
+			{"notes with an escape", customer.Input{Name: "A20", Notes: "Site\x1b[31m"}, "notes"},
 		} {
 			_, err := b.svc.Create(ctx, b.tech, tc.in)
 			if tc.field == "" {

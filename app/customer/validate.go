@@ -47,7 +47,7 @@ func validate(in Input) (clean, apperr.Fields) {
 		f.Add("name", msgNameNeeded)
 	case n > MaxName:
 		f.Add("name", fmt.Sprintf("Use at most %d characters (this is %d).", MaxName, n))
-	case !utf8.ValidString(out.name) || strings.ContainsFunc(out.name, unicode.IsControl):
+	case !apperr.PlainText(out.name, ""):
 		f.Add("name", "The name contains characters that cannot be shown.")
 	}
 	domains, msg := ParseDomains(in.Domains)
@@ -60,7 +60,7 @@ func validate(in Input) (clean, apperr.Fields) {
 	}
 	if n := utf8.RuneCountInString(out.notes); n > MaxNotes {
 		f.Add("notes", fmt.Sprintf("Use at most %d characters (this is %d).", MaxNotes, n))
-	} else if !utf8.ValidString(out.notes) {
+	} else if !apperr.PlainText(out.notes, "\n\t") {
 		f.Add("notes", "The notes contain characters that cannot be shown.")
 	}
 	return out, f

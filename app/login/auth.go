@@ -7,7 +7,6 @@ import (
 	"net/mail"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/uptrace/bun"
@@ -64,7 +63,7 @@ func validateName(f *apperr.Fields, field, v, missing string) {
 	switch {
 	case strings.TrimSpace(v) == "":
 		f.Add(field, missing)
-	case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
+	case !apperr.PlainText(v, ""):
 		f.Add(field, "The name contains characters that cannot be shown, such as a line break.")
 	case utf8.RuneCountInString(v) > 100:
 		f.Add(field, "Use at most 100 characters.")

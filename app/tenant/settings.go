@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones load without system zoneinfo
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/latchkey/latchkey/app/apperr"
@@ -89,7 +88,7 @@ func (in SettingsInput) validate() (*settings, error) {
 	switch {
 	case out.name == "":
 		f.Add("name", "Enter your MSP's name.")
-	case !utf8.ValidString(out.name) || strings.ContainsFunc(out.name, unicode.IsControl):
+	case !apperr.PlainText(out.name, ""):
 		f.Add("name", "Use plain text.")
 	case utf8.RuneCountInString(out.name) > MaxNameLen:
 		f.Add("name", fmt.Sprintf("Use at most %d characters.", MaxNameLen))
@@ -97,7 +96,7 @@ func (in SettingsInput) validate() (*settings, error) {
 
 	out.address = normalizeAddress(in.Address)
 	switch {
-	case !utf8.ValidString(out.address) || strings.ContainsFunc(out.address, func(r rune) bool { return r != '\n' && r != '\t' && unicode.IsControl(r) }):
+	case !apperr.PlainText(out.address, "\n\t"):
 		f.Add("address", "Use plain text: letters, digits, punctuation and line breaks.")
 	case utf8.RuneCountInString(out.address) > MaxAddressLen:
 		f.Add("address", fmt.Sprintf("Use at most %d characters.", MaxAddressLen))
