@@ -172,10 +172,9 @@ func (f Filter) whereWith(q *bun.SelectQuery, tenantID string, now time.Time, o 
 // order, each one's end users sorted by id, gives the page's order.
 func (f Filter) wherePage(q *bun.SelectQuery, tenantID string, now time.Time) *bun.SelectQuery {
 	o := f.plan(q.Dialect().Name(), false)
-	if o.sqlite && f.CustomerID != "" && !tenantOrdered[f.Sort] {
-		o.tenant = "+eu.tenant_id = ?"
-	}
-	if o.sqlite && f.CustomerID == "" && f.Sort == "customer" {
+	// A customer's grid in an order no tenant index keeps, or the tenant's
+	// grid by customer: the tenant condition must not pick the index.
+	if o.sqlite && (f.CustomerID != "" && !tenantOrdered[f.Sort] || f.CustomerID == "" && f.Sort == "customer") {
 		o.tenant = "+eu.tenant_id = ?"
 	}
 	return f.whereWith(q, tenantID, now, o)
