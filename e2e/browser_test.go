@@ -183,20 +183,6 @@ func (p *page) settle() {
 
 func (p *page) click(sel chromedp.CSS) { p.t.Helper(); p.wait(sel); p.do(chromedp.Click(sel)) }
 
-// clickRestored clicks sel with a real mouse click at its centre, found by
-// script in the current document. It is for a page the browser restored
-// from its back/forward cache: chromedp.Click finds its node through the
-// DOM tree chromedp keeps, which such a restore can leave stale, and then
-// waited out the test's deadline (TestBrowserFirstRunWizard, under load).
-func (p *page) clickRestored(sel chromedp.CSS) {
-	p.t.Helper()
-	p.wait(sel)
-	xy, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]float64](`(() => { const e = document.querySelector(`+jsString(string(sel))+`);
-		e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2] })()`))
-	require.NoError(p.t, err)
-	p.do(chromedp.MouseClickXY(xy[0], xy[1]))
-}
-
 // fill replaces the value of an input by typing into it, and checks that the
 // field holds the text afterwards (if focus moved while typing, it sets the
 // value and fires the input events a user's typing would).

@@ -83,10 +83,18 @@ func TestBrowserFirstRunWizard(t *testing.T) {
 
 			// Step 5: done; back goes to the previous step, forward again.
 			p.wait(tid("setup-done"))
+			// Each step is waited for as a user sees it, not by its address:
+			// the address changes at once, and htmx's restore of the previous
+			// step, when it arrived late (under load), replaced the done page
+			// that Forward had already shown (the address said /setup/done
+			// over the technicians step, and Finish was gone).
 			p.do(chromedp.NavigateBack())
-			p.waitFor(`location.pathname !== "/setup/done"`)
+			p.wait(tid("setup-technicians-form"))
+			p.waitFor(`location.pathname === "/setup/technicians"`)
 			p.do(chromedp.NavigateForward())
-			p.clickRestored(tid("setup-finish"))
+			p.wait(tid("setup-done"))
+			p.waitFor(`location.pathname === "/setup/done"`)
+			p.click(tid("setup-finish"))
 
 			// The dashboard with the on-boarding checklist.
 			p.wait(tid("onboarding"))
