@@ -137,8 +137,8 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: parse postgres url: %w", err)
 	}
-	if pcfg.MaxConns < 8 {
-		pcfg.MaxConns = 8
+	if pcfg.MaxConns < pgMinConns {
+		pcfg.MaxConns = pgMinConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
@@ -151,9 +151,26 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("db: connect to postgres: %w", err)
 	}
 	// bun's statements without arguments in one round trip (stmtcache.go).
-	sqlDB := sql.OpenDB(pgConnector{stdlib.GetPoolConnector(pool)})
+	sqlDB := sql.OpenDB(pgConnector{stdlib.GetPoolConnector(pool), &pgSeen{texts: map[string]struct{}{}}})
+	// Each open database/sql connection holds a pool connection. database/sql
+	// kept 2 idle by default and closed the rest after each statement, so
+	// under concurrent requests most statements took a pool connection, and
+	// handed it back, of their own. It now opens and keeps all but riverConns
+	// (River takes its connections from the pool directly, and would wait for
+	// ones held here), and gives idle ones back a few minutes after a burst.
+	sqlDB.SetMaxOpenConns(int(pcfg.MaxConns) - riverConns)
+	sqlDB.SetMaxIdleConns(int(pcfg.MaxConns) - riverConns)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	return newDB(bun.NewDB(sqlDB, pgdialect.New(), bun.WithDiscardUnknownColumns()), sqlDB, pool, Postgres, ""), nil
 }
+
+// pgMinConns is the least size of the PostgreSQL pool, and riverConns the
+// part of it that database/sql leaves to River when idle (its listener holds
+// one for good).
+const (
+	pgMinConns = 12
+	riverConns = 4
+)
 
 func newDB(b *bun.DB, sqlDB *sql.DB, pool *pgxpool.Pool, dia Dialect, path string) *DB {
 	c := &statementCounter{}

@@ -2,10 +2,13 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/latchkey/latchkey/db"
@@ -136,4 +139,69 @@ func TestStatementsRepeatNestAndSurviveSchemaChanges(t *testing.T) {
 		_, err = d.SQL.ExecContext(ctx, "DROP TABLE stmt_probe")
 		require.NoError(t, err)
 	})
+}
+
+// On PostgreSQL a text seen once anywhere is prepared the next time on any
+// connection, and database/sql keeps its connections between bursts of
+// concurrent statements: with a memory per connection and database/sql's 2
+// idle connections, most statements under load ran on a fresh connection and
+// were parsed and planned again (BenchmarkGrid: a third of PostgreSQL's CPU).
+func TestPostgresRepeatedTextsPreparedOnEveryConnection(t *testing.T) {
+	d := dbtest.New(t, db.Postgres)
+	ctx := context.Background()
+	// Two connections held at once are two server sessions.
+	c1, err := d.SQL.Conn(ctx)
+	require.NoError(t, err)
+	defer c1.Close()
+	c2, err := d.SQL.Conn(ctx)
+	require.NoError(t, err)
+	defer c2.Close()
+	var pid1, pid2 int
+	require.NoError(t, c1.QueryRowContext(ctx, "SELECT pg_backend_pid() + $1", 0).Scan(&pid1)) // an argument: no simple protocol
+	require.NoError(t, c2.QueryRowContext(ctx, "SELECT pg_backend_pid() + $1", 0).Scan(&pid2))
+	require.NotEqual(t, pid1, pid2)
+
+	const text = "SELECT 'prepared on every connection' AS probe"
+	prepared := func(c interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) bool {
+		var n int
+		require.NoError(t, c.QueryRowContext(ctx, "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", text).Scan(&n))
+		return n > 0
+	}
+	run := func(c *sql.Conn) {
+		var s string
+		require.NoError(t, c.QueryRowContext(ctx, text).Scan(&s))
+		require.Equal(t, "prepared on every connection", s)
+	}
+	run(c1) // first sight: the simple protocol, nothing prepared
+	require.False(t, prepared(c1))
+	run(c2) // seen before, on another connection: prepared here
+	require.True(t, prepared(c2), "a text seen on one connection is prepared on the next")
+	run(c1)
+	require.True(t, prepared(c1))
+	require.NoError(t, c1.Close())
+	require.NoError(t, c2.Close())
+
+	// A burst of concurrent statements leaves its connections open and idle
+	// (each holds a pool connection), and never takes the pool's last
+	// connections, which River uses directly.
+	st := d.SQL.Stats()
+	require.Less(t, st.MaxOpenConnections, int(d.Pool.Config().MaxConns))
+	var wg sync.WaitGroup
+	for range st.MaxOpenConnections * 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var n int
+			assert.NoError(t, d.SQL.QueryRowContext(ctx, "SELECT count(*) FROM pg_sleep($1)", 0.05).Scan(&n))
+		}()
+	}
+	wg.Wait()
+	st = d.SQL.Stats()
+	require.Equal(t, st.MaxOpenConnections, st.Idle, "every connection of the burst kept: %+v", st)
+	require.Zero(t, st.MaxIdleClosed, "none closed for want of idle room: %+v", st)
+	conn, err := d.Pool.Acquire(ctx) // River's share is free
+	require.NoError(t, err)
+	conn.Release()
 }
