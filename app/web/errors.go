@@ -59,12 +59,22 @@ func (s *Server) handleError(err error, c echo.Context) {
 			msg = "That action is not available here."
 		case http.StatusRequestEntityTooLarge:
 			msg = "That upload is too large."
+		case http.StatusBadRequest:
+			msg = "Latchkey could not read that request."
+			if he == errNUL {
+				msg = errNUL.Message.(string)
+			}
 		default:
 			msg = http.StatusText(status)
 		}
 	default:
 		code := apperr.CodeOf(err)
 		status, msg = statusOf(code), apperr.MessageOf(err)
+		if status >= 500 && formNUL(c.Request()) {
+			// The database refused a NUL that a form without a check of its
+			// own let through (refuseNUL).
+			status, msg = http.StatusBadRequest, errNUL.Message.(string)
+		}
 	}
 	if status >= 500 {
 		s.Log.ErrorContext(c.Request().Context(), "request failed", "err", err,

@@ -51,7 +51,7 @@ func (s *Server) routes() {
 		"/logins/import/confirm":          {limit: importBodyLimit, tooLarge: lh.importTooLarge},
 		"/customers/:id/end-users/import": {limit: endUserImportBodyLimit, tooLarge: (&endUserImportHandler{s}).importTooLarge},
 	}
-	app := e.Group("", prefetchSessionLogin, echo.WrapMiddleware(s.Sessions.LoadAndSave), s.idleTimeout, s.loadLogin, s.limitBody(uploads), s.csrf, s.setupGate)
+	app := e.Group("", prefetchSessionLogin, echo.WrapMiddleware(s.Sessions.LoadAndSave), s.idleTimeout, s.loadLogin, s.limitBody(uploads), refuseNUL, s.csrf, s.setupGate)
 
 	auth := &authHandler{s}
 	// Public: sign-in, MFA step, forgotten password, invitation links.
