@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/app/notify"
 	"github.com/latchkey/latchkey/db"
 	"github.com/latchkey/latchkey/db/dbtest"
+	"github.com/latchkey/latchkey/jobs/jobargs"
 )
 
 // noticeUser inserts an eligible end user of c (self-serve on, email and
@@ -140,6 +141,14 @@ func TestNoticeSettingsCard(t *testing.T) {
 func TestEndUserPageListsNotices(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		// The workers' sweep run at start must be over before Ann exists:
+		// run later (River elects its leader in its own time), it planned
+		// her notice before the page below was read (a CI failure).
+		apptest.WaitFor(t, 30*time.Second, func() bool {
+			n, err := env.App.DB.Bun.NewSelect().Table("river_job").
+				Where("kind = ? AND state = 'completed'", (jobargs.NoticeSweep{}).Kind()).Count(context.Background())
+			return err == nil && n > 0
+		}, "the notice sweep run at start")
 		f := env.Setup("Acme IT")
 		ctx := context.Background()
 		noticeHourZero(t, env, f)
@@ -178,6 +187,14 @@ func TestEndUserPageListsNotices(t *testing.T) {
 func TestEndUserPageAfterRetention(t *testing.T) {
 	t.Parallel()
 	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		// The workers' sweep run at start must be over before Ann exists:
+		// run later (River elects its leader in its own time), it planned
+		// her notice before the page below was read (a CI failure).
+		apptest.WaitFor(t, 30*time.Second, func() bool {
+			n, err := env.App.DB.Bun.NewSelect().Table("river_job").
+				Where("kind = ? AND state = 'completed'", (jobargs.NoticeSweep{}).Kind()).Count(context.Background())
+			return err == nil && n > 0
+		}, "the notice sweep run at start")
 		f := env.Setup("Acme IT")
 		ctx := context.Background()
 		noticeHourZero(t, env, f)
