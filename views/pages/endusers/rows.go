@@ -93,31 +93,27 @@ func (rw *rowWriter) flush(w io.Writer) error {
 func (rw *rowWriter) s(markup string) { rw.b = append(rw.b, markup...) }
 
 // e writes text or an attribute value, HTML-escaped (the five characters
-// templ.EscapeString escapes).
+// templ.EscapeString escapes). Most values have none of them: a lookup per
+// byte finds the next one (a switch per byte was 4% of a grid request).
 func (rw *rowWriter) e(v string) {
 	start := 0
 	for i := 0; i < len(v); i++ {
-		var rep string
-		switch v[i] {
-		case '&':
-			rep = "&amp;"
-		case '<':
-			rep = "&lt;"
-		case '>':
-			rep = "&gt;"
-		case '"':
-			rep = "&#34;"
-		case '\'':
-			rep = "&#39;"
-		default:
+		if !htmlSpecial[v[i]] {
 			continue
 		}
 		rw.b = append(rw.b, v[start:i]...)
-		rw.b = append(rw.b, rep...)
+		rw.b = append(rw.b, htmlEscapes[v[i]]...)
 		start = i + 1
 	}
 	rw.b = append(rw.b, v[start:]...)
 }
+
+// htmlSpecial marks the bytes e escapes, and htmlEscapes is what it writes
+// for them.
+var (
+	htmlSpecial = [256]bool{'&': true, '<': true, '>': true, '"': true, '\'': true}
+	htmlEscapes = [256]string{'&': "&amp;", '<': "&lt;", '>': "&gt;", '"': "&#34;", '\'': "&#39;"}
+)
 
 func (rw *rowWriter) row(ctx context.Context, w io.Writer, r *Row) error {
 	rw.s(`<tr id="eu-`)
