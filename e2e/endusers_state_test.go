@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/latchkey/latchkey/app/apptest"
-	"github.com/latchkey/latchkey/app/enduser"
 	"github.com/latchkey/latchkey/db"
 )
 
@@ -57,16 +56,8 @@ func TestBrowserEndUserGridBackRestoresFilters(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t, db.SQLite)
 	f := env.Setup("Acme IT")
-	gridSeed(t, env, f.Tenant.ID, "Globex", 120, func(i int, u *enduser.EndUser) {
-		if i%3 == 0 {
-			u.Source = enduser.SourceCSV
-		}
-	})
-	p := newPage(t, env.URL)
-	p.viewport(1440, 900)
-	signIn(p, f.Primary.Email)
-	p.open("/end-users")
-	p.wait(tid("eu-table"))
+	gridSeed(t, env, f.Tenant.ID, "Globex", 120, csvEveryThird)
+	p := openGrid(t, env, f, 1440, 900, "/end-users")
 
 	p.fill(`#eu-q`, "Cleo")
 	p.waitFor(`location.search === "?q=Cleo"`)
@@ -136,11 +127,7 @@ func TestBrowserEndUserGridFocus(t *testing.T) {
 	env := apptest.New(t, db.SQLite)
 	f := env.Setup("Acme IT")
 	gridSeed(t, env, f.Tenant.ID, "Globex", 60, nil)
-	p := newPage(t, env.URL)
-	p.viewport(1440, 900)
-	signIn(p, f.Primary.Email)
-	p.open("/end-users")
-	p.wait(tid("eu-table"))
+	p := openGrid(t, env, f, 1440, 900, "/end-users")
 	inputOf := func(user, field string) string {
 		return `[data-testid="eu-row-` + user + `"] [data-testid="eu-input-` + field + `"]`
 	}
@@ -233,11 +220,7 @@ func TestBrowserEndUserSelectionFollowsRows(t *testing.T) {
 	env := apptest.New(t, db.SQLite)
 	f := env.Setup("Acme IT")
 	gridSeed(t, env, f.Tenant.ID, "Globex", 60, nil)
-	p := newPage(t, env.URL)
-	p.viewport(1440, 900)
-	signIn(p, f.Primary.Email)
-	p.open("/end-users")
-	p.wait(tid("eu-table"))
+	p := openGrid(t, env, f, 1440, 900, "/end-users")
 	header := func() string {
 		return gridEval[string](p, `(() => { const h = document.querySelector('[data-testid="eu-select-page"]');
 			return h.indeterminate ? "mixed" : h.checked ? "checked" : "unchecked" })()`)
@@ -289,16 +272,8 @@ func TestBrowserEndUserGridFiltersAtPhoneWidth(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t, db.SQLite)
 	f := env.Setup("Acme IT")
-	gridSeed(t, env, f.Tenant.ID, "Globex", 60, func(i int, u *enduser.EndUser) {
-		if i%3 == 0 {
-			u.Source = enduser.SourceCSV
-		}
-	})
-	p := newPage(t, env.URL)
-	p.viewport(375, 812)
-	signIn(p, f.Primary.Email)
-	p.open("/end-users?status=not_registered")
-	p.wait(tid("eu-table"))
+	gridSeed(t, env, f.Tenant.ID, "Globex", 60, csvEveryThird)
+	p := openGrid(t, env, f, 375, 812, "/end-users?status=not_registered")
 	require.Equal(t, "Filters (1 active)", p.text(tid("eu-filters-toggle")))
 	require.False(t, gridEval[bool](p, `document.querySelector("#eu-f-source").checkVisibility()`), "folded away")
 	top := gridEval[float64](p, `document.querySelector('[data-testid="eu-row-user000"]').getBoundingClientRect().top`)

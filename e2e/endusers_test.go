@@ -17,6 +17,26 @@ import (
 )
 
 // gridSeed stores a customer with n end users (user000…); edit adjusts each.
+// openGrid signs the tenant's Primary in, in a window of the given size,
+// opens path and waits for the grid's table.
+func openGrid(t *testing.T, env *apptest.Env, f *apptest.Fixture, width, height int64, path string) *page {
+	t.Helper()
+	p := newPage(t, env.URL)
+	p.viewport(width, height)
+	signIn(p, f.Primary.Email)
+	p.open(path)
+	p.wait(tid("eu-table"))
+	return p
+}
+
+// csvEveryThird is a gridSeed edit: every third end user came from a CSV
+// import.
+func csvEveryThird(i int, u *enduser.EndUser) {
+	if i%3 == 0 {
+		u.Source = enduser.SourceCSV
+	}
+}
+
 func gridSeed(t *testing.T, env *apptest.Env, tenantID, name string, n int, edit func(i int, u *enduser.EndUser)) *customer.Customer {
 	t.Helper()
 	ctx := context.Background()
@@ -126,16 +146,8 @@ func TestBrowserEndUserBulkEnableAllMatching(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t, db.SQLite)
 	f := env.Setup("Acme IT")
-	gridSeed(t, env, f.Tenant.ID, "Globex", 130, func(i int, u *enduser.EndUser) {
-		if i%3 == 0 {
-			u.Source = enduser.SourceCSV // 44 of them
-		}
-	})
-	p := newPage(t, env.URL)
-	p.viewport(1440, 900)
-	signIn(p, f.Primary.Email)
-	p.open("/end-users")
-	p.wait(tid("eu-table"))
+	gridSeed(t, env, f.Tenant.ID, "Globex", 130, csvEveryThird) // 44 from CSV
+	p := openGrid(t, env, f, 1440, 900, "/end-users")
 	gridChoose(p, `#eu-f-source`, "ad")
 	p.waitFor(`document.querySelector('[data-testid="eu-count"]')?.textContent.includes("of 86 end users")`)
 	p.waitFor(`location.search === "?source=ad"`)

@@ -62,7 +62,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		case http.StatusBadRequest:
 			msg = "Latchkey could not read that request."
 			if he == errNUL {
-				msg = errNUL.Message.(string)
+				msg = nulMessage
 			}
 		default:
 			msg = http.StatusText(status)
@@ -73,7 +73,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		if status >= 500 && formNUL(c.Request()) {
 			// The database refused a NUL that a form without a check of its
 			// own let through (refuseNUL).
-			status, msg = http.StatusBadRequest, errNUL.Message.(string)
+			status, msg = http.StatusBadRequest, nulMessage
 		}
 	}
 	if status >= 500 {

@@ -295,9 +295,11 @@ func (s *Server) setupGate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// errNUL answers a request that carries a NUL character (see refuseNUL).
-var errNUL = &echo.HTTPError{Code: http.StatusBadRequest,
-	Message: "This request contains a NUL character, which no field in Latchkey accepts. Remove it and try again."}
+// nulMessage is the answer to a request that carries a NUL character (see
+// refuseNUL), errNUL the error refuseNUL returns with it.
+const nulMessage = "This request contains a NUL character, which no field in Latchkey accepts. Remove it and try again."
+
+var errNUL = &echo.HTTPError{Code: http.StatusBadRequest, Message: nulMessage}
 
 // refuseNUL answers 400 to a request whose address or query carries a NUL
 // character: no field takes one, and neither database takes a statement with
