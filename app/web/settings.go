@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,13 @@ func settingsFormFromInput(in tenant.SettingsInput, t *tenant.Tenant, logoBase s
 	p.TimeZone, p.NotificationHour, p.SupportEmail, p.SelfServe = in.TimeZone, in.NotificationHour, in.SupportEmail, in.SelfServeEnabled
 	p.RemoveLogo = in.RemoveLogo
 	p.Errors = errs
+	if in.Logo != nil && errs["logo"] == "" {
+		// The logo itself was fine: keep it in the form (scaled as it
+		// would be stored) so that fixing another field does not lose it.
+		if png, err := tenant.ProcessLogo(in.Logo); err == nil {
+			p.StagedLogo = base64.StdEncoding.EncodeToString(png)
+		}
+	}
 	return p
 }
 
@@ -107,6 +115,15 @@ func settingsInputOf(c echo.Context) (tenant.SettingsInput, error) {
 	fh, err := c.FormFile("logo")
 	switch {
 	case errors.Is(err, http.ErrMissingFile), errors.Is(err, http.ErrNotMultipart):
+		// No file chosen: the logo kept from a save that failed on another
+		// field, if it is still ticked. It is checked and scaled again like
+		// any upload; a value that is not base64 (only an edited form sends
+		// one) counts as no logo.
+		if staged := c.FormValue("logo_staged"); staged != "" {
+			if b, err := base64.StdEncoding.DecodeString(staged); err == nil && len(b) > 0 {
+				in.Logo = b
+			}
+		}
 		return in, nil
 	case err != nil:
 		return in, err

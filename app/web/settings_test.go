@@ -2,10 +2,12 @@ package web_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"image"
 	"image/jpeg"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -187,4 +189,82 @@ func TestSettingsPlainText(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 		require.Equal(t, "1 Main St\nSpringfield", storedTenant(t, env, f.Tenant.ID).Address)
 	})
+}
+
+// TestSettingsLogoKeptThroughRefusedSave: a logo chosen in a save that fails
+// on another field is shown and posted again (scaled as it will be stored),
+// so fixing the field saves it without choosing the file again; unticked, it
+// is dropped and the stored logo stays.
+func TestSettingsLogoKeptThroughRefusedSave(t *testing.T) {
+	t.Parallel()
+	stagedRe := regexp.MustCompile(`name="logo_staged" value="([^"]+)"`)
+	eachDialect(t, func(t *testing.T, env *apptest.Env) {
+		f := env.Setup("Acme IT")
+		c := env.Client()
+		c.SignIn(f.Primary.Email)
+		bad := settingsFields()
+		bad.Set("support_email", "not an address")
+		var first string
+		for _, hdr := range [][]string{nil, {"HX-Request", "true"}} {
+			res := postSettings(t, c, "/settings", bad, "logo.png", noisyPNG(t, 400, 190), hdr...)
+			require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, hdr)
+			require.Contains(t, res.Body, "Enter an email address like help@example.com.", hdr)
+			require.Contains(t, res.Body, setupTestID("logo-staged"), hdr)
+			require.NotContains(t, res.Body, setupTestID("remove-logo"), "nothing to remove yet")
+			m := stagedRe.FindStringSubmatch(res.Body)
+			require.NotNil(t, m, "the new logo is in the form: %s", hdr)
+			png, err := base64.StdEncoding.DecodeString(m[1])
+			require.NoError(t, err)
+			require.Equal(t, [2]int{200, 95}, pngSize(t, png), "kept as it will be stored")
+			first = m[1]
+			require.Empty(t, storedTenant(t, env, f.Tenant.ID).Logo, "nothing saved yet")
+		}
+
+		// Refused again with the kept logo (no file): still kept.
+		res := postSettings(t, c, "/settings", withValues(bad, "logo_staged", first), "", nil)
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+		staged := stagedRe.FindStringSubmatch(res.Body)
+		require.NotNil(t, staged, "kept through a second refusal")
+
+		// Fixed: saved with the kept logo, no file chosen again.
+		res = postSettings(t, c, "/settings", withValues(settingsFields(), "logo_staged", staged[1]), "", nil)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		saved := storedTenant(t, env, f.Tenant.ID).Logo
+		require.Equal(t, [2]int{200, 95}, pngSize(t, saved))
+
+		// A second logo kept from a refusal, then unticked: dropped, the
+		// saved one stays. A value that is not base64 is no logo either.
+		second := stagedOf(t, stagedRe, c, bad, noisyPNG(t, 60, 30))
+		res = postSettings(t, c, "/settings", settingsFields(), "", nil)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		require.Equal(t, saved, storedTenant(t, env, f.Tenant.ID).Logo)
+		res = postSettings(t, c, "/settings", withValues(settingsFields(), "logo_staged", "%%%"+second), "", nil)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		require.Equal(t, saved, storedTenant(t, env, f.Tenant.ID).Logo)
+		// A file chosen with a kept logo replaces it.
+		res = postSettings(t, c, "/settings", withValues(settingsFields(), "logo_staged", second), "logo.png", noisyPNG(t, 10, 10))
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+		require.Equal(t, [2]int{10, 10}, pngSize(t, storedTenant(t, env, f.Tenant.ID).Logo))
+	})
+}
+
+// stagedOf posts the refused form with a logo file and returns the logo
+// kept in the answer.
+func stagedOf(t *testing.T, re *regexp.Regexp, c *apptest.Client, bad url.Values, file []byte) string {
+	t.Helper()
+	res := postSettings(t, c, "/settings", bad, "logo.png", file)
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	m := re.FindStringSubmatch(res.Body)
+	require.NotNil(t, m)
+	return m[1]
+}
+
+// withValues is a copy of v with key set to value.
+func withValues(v url.Values, key, value string) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	out.Set(key, value)
+	return out
 }

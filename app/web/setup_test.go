@@ -199,6 +199,14 @@ func TestSetupWizardFirstRun(t *testing.T) {
 		// Step 2, with a logo of about 300 KB (over the app's 256 KB form limit).
 		logo := noisyPNG(t, 400, 190)
 		require.Greater(t, len(logo), 300_000)
+		// Refused on another field first: the logo is kept in the form.
+		bad := settingsFields()
+		bad.Set("support_email", "not an address")
+		res = postSettings(t, c, "/setup/settings", bad, "logo.png", logo)
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+		require.Contains(t, res.Body, setupTestID("logo-staged"))
+		require.Contains(t, res.Body, `name="logo_staged" value="`)
+		require.Empty(t, storedTenant(t, env, tenantID).Logo)
 		res = postSettings(t, c, "/setup/settings", settingsFields(), "logo.png", logo)
 		requireRedirect(t, res, "/setup/mfa")
 		tn := storedTenant(t, env, tenantID)

@@ -32,6 +32,10 @@ type FormProps struct {
 	HasLogo             bool
 	LogoURL             string // where the current logo is served
 	RemoveLogo          bool
+	// StagedLogo is a new logo (the processed PNG, base64) from a save that
+	// failed on another field: shown, and posted again as logo_staged, so
+	// that fixing the other field does not mean choosing the file again.
+	StagedLogo string
 
 	Countries []Option
 	Zones     []OptGroup
