@@ -99,6 +99,11 @@ func TestBrowserCustomerListAtPhoneWidth(t *testing.T) {
 		return w.scrollWidth <= w.clientWidth })()`))
 	require.NoError(t, err)
 	require.True(t, noSideways, "the table area does not scroll sideways")
+	// Every menu link is on screen, without scrolling the menu sideways.
+	menu, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.nav a')].map(a => {
+		const r = a.getBoundingClientRect(); return a.textContent.trim() + (r.left >= 0 && r.right <= 375 && r.width > 0 ? "" : " (off screen)") })`))
+	require.NoError(t, err)
+	require.Equal(t, []string{"Dashboard", "Customers", "End users", "Notifications", "Logins", "Events", "Settings"}, menu)
 	for _, k := range []string{"end_users", "self_serve", "registered", "accessed", "locked"} {
 		sel := row + ` [data-testid="count-` + k + `"]`
 		inView, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`(() => { const r = document.querySelector(`+jsString(sel)+`).getBoundingClientRect();
