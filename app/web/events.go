@@ -49,6 +49,12 @@ func clip(s string) string {
 	return s
 }
 
+// notADate is the message for a date the address gave that is not one (the
+// date box cannot show it, so the message quotes it).
+func notADate(s string) string {
+	return fmt.Sprintf("%q is not a date. Pick a day, or type it as YYYY-MM-DD.", s)
+}
+
 // parseEventsQuery reads the filter from the query string. Dates are days in
 // the tenant's time zone: from its start, to the end of the "to" day.
 func parseEventsQuery(c echo.Context) eventsQuery {
@@ -66,14 +72,14 @@ func parseEventsQuery(c echo.Context) eventsQuery {
 	q.filter = audit.Filter{Action: q.action, Actor: q.actor, Target: q.target, Result: q.result, Page: q.page, PerPage: eventsPerPage}
 	if q.from != "" {
 		if d, err := time.ParseInLocation(time.DateOnly, q.from, loc); err != nil {
-			q.errors["from"] = "Enter a date as YYYY-MM-DD."
+			q.errors["from"] = notADate(q.from)
 		} else {
 			q.filter.From = d
 		}
 	}
 	if q.to != "" {
 		if d, err := time.ParseInLocation(time.DateOnly, q.to, loc); err != nil {
-			q.errors["to"] = "Enter a date as YYYY-MM-DD."
+			q.errors["to"] = notADate(q.to)
 		} else {
 			q.filter.To = d.AddDate(0, 0, 1)
 		}

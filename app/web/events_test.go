@@ -175,6 +175,7 @@ func TestEventsFilterPagingAndHTMX(t *testing.T) {
 		res = c.Get("/events?from=yesterday")
 		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 		require.Contains(t, res.Body, `data-testid="error-from"`)
+		require.Contains(t, res.Body, "&#34;yesterday&#34; is not a date", "the date box cannot show it: the message quotes it")
 		res = c.Get("/events?from=2026-02-01&to=2026-01-01")
 		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 		require.Contains(t, res.Body, `data-testid="error-to"`)
