@@ -76,6 +76,7 @@ func (h *directoryHandler) card(c echo.Context, customerID string) (dirv.CardPro
 		return p, err
 	}
 	now := h.s.Now()
+	due := false // an automatic import is due (said once the agents are known)
 	if st != nil {
 		p.Configured = true
 		scope := "whole domain"
@@ -93,9 +94,7 @@ func (h *directoryHandler) card(c echo.Context, customerID string) (dirv.CardPro
 			p.AutoImport = "Every " + hours(st.ImportIntervalMin)
 			if st.NextImportAt != nil {
 				p.NextImport = h.when(c, *st.NextImportAt)
-				if !st.NextImportAt.After(now) {
-					p.NextImport = "When an agent is online"
-				}
+				due = !st.NextImportAt.After(now)
 			}
 		}
 	}
@@ -117,6 +116,20 @@ func (h *directoryHandler) card(c echo.Context, customerID string) (dirv.CardPro
 			r.Revoked = h.when(c, *ag.RevokedAt)
 		}
 		p.Agents = append(p.Agents, r)
+	}
+	if due {
+		// QueueDueImports (every minute) starts it for a customer with an
+		// agent that is not revoked; the agent runs it when it is online.
+		p.NextImport = "Due: waits for an agent to be enrolled"
+		for _, r := range p.Agents {
+			switch {
+			case r.Revoked != "":
+			case r.Online:
+				p.NextImport = "Due now: starts within a minute"
+			case p.NextImport != "Due now: starts within a minute":
+				p.NextImport = "Due: starts when an agent is back online"
+			}
+		}
 	}
 	ims, err := h.s.Agents.Imports(ctx, a.TenantID, customerID, 5)
 	if err != nil {

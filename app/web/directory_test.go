@@ -303,3 +303,36 @@ func TestDirectoryImportPreviewReadOnlyForHelpDesk(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, hc.PostForm(importURL+"/apply", nil).StatusCode)
 	})
 }
+
+// TestDirectoryCardSaysWhenDueImportStarts: an automatic import that is due
+// says whether it starts now (an agent online), when an agent is back, or
+// when one is enrolled.
+func TestDirectoryCardSaysWhenDueImportStarts(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		env, c, customerID, _ := dirSetup(t, d.Dialect)
+		ctx := context.Background()
+		card := func() string {
+			res := c.Get("/customers/"+customerID+"/directory/card", "HX-Request", "true")
+			require.Equal(t, http.StatusOK, res.StatusCode)
+			return res.Body
+		}
+		setNext := func(at time.Time) {
+			_, err := env.App.DB.Bun.NewUpdate().Table("directory_settings").Set("next_import_at = ?", at).
+				Where("customer_id = ?", customerID).Exec(ctx)
+			require.NoError(t, err)
+		}
+		setNext(time.Now().Add(time.Hour))
+		require.NotContains(t, card(), "<dd>Due", "not due yet: the card gives a time")
+		setNext(time.Now().Add(-time.Minute))
+		require.Contains(t, card(), "<dd>Due now: starts within a minute</dd>")
+		_, err := env.App.DB.Bun.NewUpdate().Table("agents").Set("last_seen_at = ?", time.Now().Add(-time.Hour)).
+			Where("customer_id = ?", customerID).Exec(ctx)
+		require.NoError(t, err)
+		require.Contains(t, card(), "<dd>Due: starts when an agent is back online</dd>")
+		_, err = env.App.DB.Bun.NewUpdate().Table("agents").Set("revoked_at = ?", time.Now()).
+			Where("customer_id = ?", customerID).Exec(ctx)
+		require.NoError(t, err)
+		require.Contains(t, card(), "<dd>Due: waits for an agent to be enrolled</dd>")
+	})
+}
