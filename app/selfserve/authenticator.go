@@ -183,12 +183,15 @@ const purposeAuthenticator = "authenticator"
 // ConfirmAuthenticator checks the first code of the authenticator app being
 // added and puts it in use (audited as selfserve.authenticator_add).
 // Errors: Conflict (flow, or nothing being added), Invalid with
-// Fields["code"] (wrong code).
+// Fields["code"] (not six digits, or a wrong code).
 func (s *Service) ConfirmAuthenticator(ctx context.Context, f *Flow, typed, ip string) error {
 	if err := s.requireProven(f, PurposeEnrol); err != nil {
 		return err
 	}
 	typed = strings.Join(strings.Fields(typed), "")
+	if !sixDigits(typed) {
+		return errCodeShape(ChannelTOTP)
+	}
 	now := s.now()
 	var wrong bool
 	err := s.d.DB.RunInTx(ctx, func(ctx context.Context, tx *db.Tx) error {

@@ -480,6 +480,8 @@ func TestEnrolment(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, a.Secret, again.Secret, "the same secret until confirmed")
 		require.Equal(t, apperr.Invalid, apperr.CodeOf(x.svc.ConfirmAuthenticator(ctx, f, "000000", "")))
+		require.Contains(t, apperr.FieldsOf(x.svc.ConfirmAuthenticator(ctx, f, "12345", ""))["code"], "Enter the 6-digit code shown in your authenticator app",
+			"a code of the wrong shape says what a code looks like")
 		code, err := totp.GenerateCode(a.Secret, time.Now())
 		require.NoError(t, err)
 		require.NoError(t, x.svc.ConfirmAuthenticator(ctx, f, code, ""))
