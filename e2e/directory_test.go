@@ -78,6 +78,10 @@ func TestBrowserActiveDirectory(t *testing.T) {
 		done <- agentrun.Run(ctx, agentrun.Options{StatePath: state, Open: agentrun.OpenAD, PollWait: 5 * time.Second, HeartbeatEvery: time.Second, Hostname: "dc1.globex.test"})
 	}()
 	t.Cleanup(func() { stop(); <-done })
+	// The card, still showing the token, notices the enrolment by itself.
+	p.wait(chromedp.CSS(`#directory-card .alert-ok`))
+	require.Contains(t, p.text(chromedp.CSS(`#directory-card .alert-ok`)), "enrolled with the install token")
+	require.False(t, p.exists(`[data-testid="agent-command"]`), "the used token is gone")
 
 	// The card shows the agent online with its directory reachable.
 	deadline := time.Now().Add(30 * time.Second)

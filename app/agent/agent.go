@@ -160,6 +160,7 @@ const (
 
 // InstallToken is a new install token, shown once.
 type InstallToken struct {
+	ID        string // not secret: names the token in the card that watches for its use
 	Token     string
 	ExpiresAt time.Time
 	Command   string // the exact command to run on the customer's server
@@ -192,8 +193,36 @@ func (s *Service) CreateInstallToken(ctx context.Context, a audit.Actor, custome
 	if err != nil {
 		return nil, err
 	}
-	return &InstallToken{Token: tok, ExpiresAt: it.ExpiresAt,
+	return &InstallToken{ID: it.ID, Token: tok, ExpiresAt: it.ExpiresAt,
 		Command: fmt.Sprintf("latchkey-agent enroll --server %s --token %s", s.baseURL, tok)}, nil
+}
+
+// TokenUse says what became of a customer's install token: the agent it
+// enrolled (nil while unused), and whether it expired unused.
+type TokenUse struct {
+	Agent   *Agent
+	Expired bool
+}
+
+// InstallTokenUse looks up one of the customer's install tokens by its id.
+// Errors: NotFound (no such token for this tenant's customer).
+func (s *Service) InstallTokenUse(ctx context.Context, tenantID, customerID, tokenID string) (*TokenUse, error) {
+	it := new(installToken)
+	err := s.db.Bun.NewSelect().Model(it).Where("id = ? AND tenant_id = ? AND customer_id = ?", tokenID, tenantID, customerID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.New(apperr.NotFound, "That install token does not exist.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: install token: %w", err)
+	}
+	if it.AgentID == "" {
+		return &TokenUse{Expired: it.UsedAt == nil && !s.now().Before(it.ExpiresAt)}, nil
+	}
+	ag := new(Agent)
+	if err := s.db.Bun.NewSelect().Model(ag).Where("id = ? AND tenant_id = ?", it.AgentID, tenantID).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("agent: enrolled agent: %w", err)
+	}
+	return &TokenUse{Agent: ag}, nil
 }
 
 func activeCustomer(ctx context.Context, idb bun.IDB, tenantID, customerID string) (string, error) {

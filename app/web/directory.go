@@ -157,10 +157,36 @@ func hours(min int) string {
 	return strconv.Itoa(min) + " minutes"
 }
 
+// showCard answers the card's refresh. With ?token= (the card showing a new
+// install token polls so) it answers 204, which leaves the card and its
+// token as they are, until the token enrols an agent or expires; then the
+// card says so.
 func (h *directoryHandler) showCard(c echo.Context) error {
+	var use *agent.TokenUse
+	if id := c.QueryParam("token"); id != "" {
+		var err error
+		if use, err = h.s.Agents.InstallTokenUse(c.Request().Context(), actor(c).TenantID, c.Param("id"), id); err != nil {
+			return err
+		}
+		if use.Agent == nil && !use.Expired {
+			noStore(c)
+			return c.NoContent(http.StatusNoContent)
+		}
+	}
 	p, err := h.card(c, c.Param("id"))
 	if err != nil {
 		return err
+	}
+	switch {
+	case use == nil:
+	case use.Agent != nil:
+		name := use.Agent.Hostname
+		if name == "" {
+			name = "Unnamed server"
+		}
+		p.Level, p.Message = "ok", "The agent on "+name+" enrolled with the install token."
+	default:
+		p.Level, p.Message = "warn", "The install token expired unused. Add an agent to get a new one."
 	}
 	return h.s.partial(c, http.StatusOK, dirv.Card(p))
 }
@@ -175,7 +201,7 @@ func (h *directoryHandler) createToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p.Token = &dirv.TokenProps{Token: tok.Token, Command: tok.Command, Expires: h.when(c, tok.ExpiresAt)}
+	p.Token = &dirv.TokenProps{ID: tok.ID, Token: tok.Token, Command: tok.Command, Expires: h.when(c, tok.ExpiresAt)}
 	noStore(c)
 	if isHTMX(c) {
 		return h.s.partial(c, http.StatusOK, dirv.Card(p))

@@ -270,6 +270,39 @@ func TestDirectoryInstallTokenStaysPut(t *testing.T) {
 			require.NotContains(t, res.Body, `hx-trigger="every 30s"`, "the token card must not replace itself")
 			require.Contains(t, res.Body, `hx-history="false"`)
 		}
+
+		// The token card asks every 5 seconds whether its token was used:
+		// 204 (no swap) until an agent enrols with it, then the card shows
+		// the agent without the token.
+		res := c.PostForm("/customers/"+cu.ID+"/agents/token", nil, "HX-Request", "true")
+		poll := regexp.MustCompile(`hx-get="(/customers/[a-z0-9]+/directory/card\?token=[a-z0-9]+)" hx-trigger="every 5s"`).FindStringSubmatch(res.Body)
+		require.NotNil(t, poll, "the token card polls: %s", res.Body)
+		token := agentCommandRe.FindStringSubmatch(res.Body)[1]
+		require.Equal(t, http.StatusNoContent, c.Get(poll[1], "HX-Request", "true").StatusCode)
+		other := env.Setup("Other MSP")
+		oc := env.Client()
+		oc.SignIn(other.Primary.Email)
+		require.Equal(t, http.StatusNotFound, oc.Get(poll[1], "HX-Request", "true").StatusCode, "another MSP")
+		cu2 := custCreate(t, env, f, "Initech", "initech.test")
+		require.Equal(t, http.StatusNotFound, c.Get(strings.Replace(poll[1], cu.ID, cu2.ID, 1), "HX-Request", "true").StatusCode, "another customer's token")
+		ag := &agentClient{t: t, base: env.URL}
+		require.Equal(t, http.StatusOK, ag.json(wire.PathEnroll, wire.EnrollRequest{Token: token, Hostname: "dc1.globex.test", Version: "1.0.0"}, nil))
+		done := c.Get(poll[1], "HX-Request", "true")
+		require.Equal(t, http.StatusOK, done.StatusCode)
+		require.Contains(t, done.Body, "The agent on dc1.globex.test enrolled with the install token.")
+		require.Contains(t, done.Body, `data-testid="agent-status">Online`)
+		require.NotContains(t, done.Body, token)
+		require.Contains(t, done.Body, `hx-trigger="every 30s"`, "back to the card's own refresh")
+
+		// A token that expires unused says so.
+		res = c.PostForm("/customers/"+cu.ID+"/agents/token", nil, "HX-Request", "true")
+		poll = regexp.MustCompile(`hx-get="(/customers/[a-z0-9]+/directory/card\?token=[a-z0-9]+)"`).FindStringSubmatch(res.Body)
+		_, err := env.App.DB.Bun.NewUpdate().Table("agent_install_tokens").Set("expires_at = ?", time.Now().Add(-time.Minute)).
+			Where("used_at IS NULL").Exec(context.Background())
+		require.NoError(t, err)
+		expired := c.Get(poll[1], "HX-Request", "true")
+		require.Equal(t, http.StatusOK, expired.StatusCode)
+		require.Contains(t, expired.Body, "The install token expired unused.")
 	})
 }
 

@@ -48,6 +48,7 @@ type CardProps struct {
 
 // TokenProps is an install token, shown once.
 type TokenProps struct {
+	ID                      string // the token's id (not secret), for the card's poll
 	Token, Command, Expires string
 }
 
