@@ -111,7 +111,7 @@ func TestEventsPageShowsTenantTimeZone(t *testing.T) {
 		c.SignIn(f.Primary.Email)
 		res := c.Get("/events?action=custom")
 		require.Equal(t, http.StatusOK, res.StatusCode)
-		require.Contains(t, res.Body, "2026-01-15 12:00:00 EST")
+		require.Contains(t, res.Body, `<span class="nowrap">2026-01-15</span> <span class="nowrap">12:00:00 EST</span>`, "the day, then the time (which may wrap under it)")
 		require.Contains(t, res.Body, `datetime="2026-01-15T17:00:00Z"`)
 
 		// Date filters are days in the tenant's zone: 2026-01-15 in New York
