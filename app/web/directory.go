@@ -120,15 +120,18 @@ func (h *directoryHandler) card(c echo.Context, customerID string) (dirv.CardPro
 	if due {
 		// QueueDueImports (every minute) starts it for a customer with an
 		// agent that is not revoked; the agent runs it when it is online.
-		p.NextImport = "Due: waits for an agent to be enrolled"
+		enrolled, online := false, false
 		for _, r := range p.Agents {
-			switch {
-			case r.Revoked != "":
-			case r.Online:
-				p.NextImport = "Due now: starts within a minute"
-			case p.NextImport != "Due now: starts within a minute":
-				p.NextImport = "Due: starts when an agent is back online"
-			}
+			enrolled = enrolled || r.Revoked == ""
+			online = online || r.Online
+		}
+		switch {
+		case online:
+			p.NextImport = "Due now: starts within a minute"
+		case enrolled:
+			p.NextImport = "Due: starts when an agent is back online"
+		default:
+			p.NextImport = "Due: waits for an agent to be enrolled"
 		}
 	}
 	ims, err := h.s.Agents.Imports(ctx, a.TenantID, customerID, 5)
