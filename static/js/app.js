@@ -285,6 +285,26 @@
   enhance(document);
   document.addEventListener('htmx:load', function (e) { enhance(e.target); });
 
+  // ---- the main menu as a phone's top bar -----------------------------------
+  // At phone widths the menu is one row that scrolls sideways (app.css): show
+  // the current page's link, and mark the sides that hide more links so that
+  // they fade out as a hint.
+  function navHints(nav) {
+    var max = nav.scrollWidth - nav.clientWidth;
+    nav.classList.toggle('nav-more-left', max > 1 && nav.scrollLeft > 1);
+    nav.classList.toggle('nav-more-right', max > 1 && nav.scrollLeft < max - 1);
+  }
+  document.querySelectorAll('.nav').forEach(function (nav) {
+    var current = nav.querySelector('a[aria-current="page"]');
+    if (current && nav.scrollWidth > nav.clientWidth) {
+      var r = current.getBoundingClientRect(), n = nav.getBoundingClientRect();
+      if (r.right > n.right || r.left < n.left) nav.scrollLeft += r.left - n.left - (n.width - r.width) / 2;
+    }
+    navHints(nav);
+    nav.addEventListener('scroll', function () { navHints(nav); }, { passive: true });
+    window.addEventListener('resize', function () { navHints(nav); });
+  });
+
   // ---- focus after htmx swaps ---------------------------------------------
   // htmx gives the focus back to an element with the focused one's id; any
   // other swap that removes the focused element drops it on <body>. After a
