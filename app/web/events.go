@@ -164,7 +164,7 @@ func (h *eventsHandler) props(c echo.Context, q eventsQuery) (eventsv.Props, err
 	}
 	for _, e := range rows {
 		p.Rows = append(p.Rows, eventsv.Row{
-			Seq: e.Seq, When: e.At.In(loc).Format("2006-01-02 15:04:05 MST"), WhenISO: e.At.UTC().Format(time.RFC3339),
+			Seq: e.Seq, Day: e.At.In(loc).Format(time.DateOnly), Clock: e.At.In(loc).Format("15:04:05 MST"), WhenISO: e.At.UTC().Format(time.RFC3339),
 			Actor: e.Actor, Action: e.Action, Target: e.Target, Result: e.Result, IP: e.IP, Detail: e.Detail,
 		})
 	}

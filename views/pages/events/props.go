@@ -10,7 +10,8 @@ type Option struct {
 // Row is one event as the table shows it.
 type Row struct {
 	Seq     int64
-	When    string // in the tenant's time zone
+	Day     string // "2026-01-15", in the tenant's time zone
+	Clock   string // "12:00:00 EST", shown after Day (it may wrap under it)
 	WhenISO string // RFC 3339, for <time datetime>
 	Actor   string
 	Action  string
